@@ -1,0 +1,63 @@
+"""The one entry point: `python launch.py [GROUP=OPTION] [key=value] ...`, `-m` for sweeps.
+
+Examples:
+    python launch.py                                   # BPTT LIF MLP on the bundled digits data set
+    python launch.py method=bptt model=mnist_fc800 dataset=mnist
+    python launch.py -m seed=0,1 T=4,8                 # four runs, one results.json each
+A bad config value or a missing data set ends the run with one line saying what to change (exit status 2).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+CONF = Path(__file__).resolve().parent / "conf"
+log = logging.getLogger("snn_methods.launch")
+
+
+def check_group_choices(argv: list[str]) -> str | None:
+    """Hydra's message for an unknown option spans many lines; say it in one (None when all choices exist)."""
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, value = arg.split("=", 1)
+        key = key.lstrip("+~")
+        group = CONF / key
+        if "@" in key or "(" in value or not group.is_dir():
+            continue
+        options = sorted(p.stem for p in group.glob("*.yaml"))
+        for choice in value.split(","):
+            if choice and choice != "null" and not (group / f"{choice}.yaml").is_file():
+                return f"{key}={choice} is not an option of {key}/: choose one of {', '.join(options)}"
+    return None
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    from snn_methods import run
+    from snn_methods.errors import TrainingDiverged, UserError
+    from snn_methods.results import lookup
+
+    try:
+        results = run(cfg)
+    except UserError as e:
+        if HydraConfig.get().mode.name == "MULTIRUN":  # let the launcher record this job as failed, go on
+            log.error("%s", e)
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1 if isinstance(e, TrainingDiverged) else 2)
+    value = lookup(results, cfg.objective)
+    return float(value) if value is not None else None
+
+
+if __name__ == "__main__":
+    problem = check_group_choices(sys.argv[1:])
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
+    main()

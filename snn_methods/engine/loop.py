@@ -1,0 +1,234 @@
+"""The training loop: one for every method. What differs between methods lives in the objects it calls
+(the gradient rule, the pruning method, the neuron inside the model), never in branches here."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+import torch
+from spikingjelly.activation_based import functional
+
+from snn_methods.engine import checkpoint
+from snn_methods.engine.losses import rate
+from snn_methods.errors import TrainingDiverged
+from snn_methods.loggers import Logger
+from snn_methods.metrics import FiringRateProbe, SynOpsProbe, connectivity, peak_memory_mb, reset_peak_memory
+
+if TYPE_CHECKING:
+    from snn_methods.api import Experiment
+
+log = logging.getLogger(__name__)
+CHECKPOINT_FORMAT = 1
+
+
+@dataclasses.dataclass
+class TrainState:
+    epoch: int = 0                 # epochs completed
+    step: int = 0                  # optimizer steps completed
+    history: list = dataclasses.field(default_factory=list)
+    best: dict = dataclasses.field(default_factory=lambda: {
+        "val_acc": None, "test_acc_at_best_val": None, "epoch": None, "test_acc_max": None, "test_acc_max_epoch": None})
+    wall_time_s: float = 0.0
+
+
+def _progress(iterable: Iterable, setting: Any, desc: str, total: int | None) -> Iterable:
+    show = sys.stderr.isatty() if setting == "auto" else bool(setting)
+    if not show:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
+
+
+def _batches(loader: Any, limit: int | None) -> tuple[Iterable, int]:
+    total = len(loader) if limit is None else min(limit, len(loader))
+    return (batch for i, batch in zip(range(total), loader)), total
+
+
+def train_epoch(exp: "Experiment", state: TrainState, run_dir: Path) -> dict:
+    model, cfg = exp.model, exp.cfg
+    model.train()
+    if hasattr(exp.data.train, "set_epoch"):
+        exp.data.train.set_epoch(state.epoch)
+    batches, total = _batches(exp.data.train, cfg.train.limit_train_batches)
+    seen, loss_sum, correct = 0, 0.0, 0
+    start = time.perf_counter()
+    for x, y in _progress(batches, cfg.train.progress, f"epoch {state.epoch + 1}/{cfg.epochs}", total):
+        x, y = x.to(exp.device, non_blocking=True), y.to(exp.device, non_blocking=True)
+        functional.reset_net(model)
+        exp.optimizer.zero_grad(set_to_none=True)
+        out = exp.rule.step(model, exp.encoder(x), y, exp.loss_fn, exp.precision)
+        loss = float(out.loss)
+        if not math.isfinite(loss):
+            last = run_dir / "last.pt"
+            kept = f"the last good checkpoint is {last} (epoch {state.epoch})" if last.exists() else "no checkpoint was written yet"
+            raise TrainingDiverged(
+                f"the loss became {loss} at epoch {state.epoch + 1}, step {state.step + 1}; training stopped and {kept}. "
+                f"Lower optimizer.lr or set train.grad_clip=1.0, then continue with resume={run_dir}")
+        exp.precision.step(exp.optimizer, model.parameters(), cfg.train.grad_clip)
+        state.step += 1
+        exp.pruning.after_step(model, exp.optimizer, state.step)
+        if exp.scheduler.interval == "step":
+            exp.scheduler.step()
+        seen += y.numel()
+        loss_sum += loss * y.numel()
+        correct += int((out.logits.argmax(1) == y).sum())
+    functional.reset_net(model)
+    elapsed = time.perf_counter() - start
+    return {"loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1), "samples_per_s": seen / elapsed,
+            "time_s": elapsed}
+
+
+@torch.no_grad()
+def evaluate(exp: "Experiment", loader: Any, probes: tuple = ()) -> dict:
+    """Plain SNN inference (whatever the gradient rule): loss and accuracy; probes (firing rate, SynOps) listen in."""
+    model = exp.model
+    was_training = model.training
+    model.eval()
+    batches, _ = _batches(loader, exp.cfg.train.limit_eval_batches)
+    seen, loss_sum, correct = 0, 0.0, 0
+    for x, y in batches:
+        x, y = x.to(exp.device, non_blocking=True), y.to(exp.device, non_blocking=True)
+        functional.reset_net(model)
+        with exp.precision.autocast():
+            out = model(exp.encoder(x))
+            loss = exp.loss_fn(out, y)
+        for probe in probes:
+            if hasattr(probe, "add_samples"):
+                probe.add_samples(y.numel())
+        seen += y.numel()
+        loss_sum += float(loss) * y.numel()
+        correct += int((rate(out).argmax(1) == y).sum())
+    functional.reset_net(model)
+    model.train(was_training)
+    return {"loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1), "n": seen}
+
+
+def evaluate_with(exp: "Experiment", loader: Any, probes: tuple) -> dict:
+    """`evaluate` with the probes' hooks installed for the duration."""
+    with contextlib.ExitStack() as stack:
+        for probe in probes:
+            stack.enter_context(probe)
+        return evaluate(exp, loader, probes)
+
+
+def _final_probes(exp: "Experiment") -> tuple:
+    return (FiringRateProbe(exp.model),) + ((SynOpsProbe(exp.model),) if exp.cfg.train.synops_final else ())
+
+
+def _update_best(state: TrainState, record: dict) -> bool:
+    best, improved = state.best, False
+    if record["val_acc"] is not None and (best["val_acc"] is None or record["val_acc"] > best["val_acc"]):
+        best.update(val_acc=record["val_acc"], test_acc_at_best_val=record.get("test_acc"), epoch=record["epoch"])
+        improved = True
+    if record.get("test_acc") is not None and (best["test_acc_max"] is None or record["test_acc"] > best["test_acc_max"]):
+        best.update(test_acc_max=record["test_acc"], test_acc_max_epoch=record["epoch"])
+    return improved
+
+
+def checkpoint_payload(exp: "Experiment", state: TrainState, record: dict) -> dict:
+    return {"format": CHECKPOINT_FORMAT, "epoch": state.epoch, "step": state.step,
+            "model": exp.model.state_dict(), "optimizer": exp.optimizer.state_dict(),
+            "scheduler": exp.scheduler.state_dict(), "pruning": exp.pruning.state_dict(),
+            "precision": exp.precision.state_dict(), "rng": checkpoint.rng_state(),
+            "history": state.history, "best": state.best, "wall_time_s": state.wall_time_s,
+            "config": exp.config_dict(), "data": exp.data.info, "metrics": record, "versions": exp.versions}
+
+
+def restore(exp: "Experiment", payload: dict) -> TrainState:
+    exp.model.load_state_dict(payload["model"])
+    exp.optimizer.load_state_dict(payload["optimizer"])
+    exp.scheduler.load_state_dict(payload["scheduler"])
+    exp.pruning.load_state_dict(payload.get("pruning") or {})
+    exp.precision.load_state_dict(payload.get("precision") or {})
+    checkpoint.set_rng_state(payload["rng"])
+    return TrainState(epoch=payload["epoch"], step=payload["step"], history=list(payload["history"]),
+                      best=dict(payload["best"]), wall_time_s=payload["wall_time_s"])
+
+
+def _epoch_line(rec: dict, epochs: int) -> str:
+    def pct(v: Any) -> str:
+        return "  -  " if v is None else f"{100 * v:5.1f}"
+    conn = "" if rec["connectivity"] is None else f" | conn {rec['connectivity']:.4f}"
+    fr = "" if rec["firing_rate"] is None else f" | rate {rec['firing_rate']:.3f}"
+    return (f"epoch {rec['epoch'] + 1}/{epochs}  train loss {rec['train_loss']:.4f} acc {pct(rec['train_acc'])}"
+            f" | val {pct(rec['val_acc'])} | test {pct(rec.get('test_acc'))}{conn}{fr} | {rec['epoch_time_s']:.1f} s")
+
+
+def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict | None = None) -> dict:
+    """Train for cfg.epochs (continuing from `resume_payload` if given) and return the results dict."""
+    cfg = exp.cfg
+    state = restore(exp, resume_payload) if resume_payload else TrainState()
+    if resume_payload:
+        log.info("resumed from %s at epoch %d (step %d)", run_dir / "last.pt", state.epoch, state.step)
+    reset_peak_memory(exp.device)
+    final_probes: tuple = ()
+    test: dict = {"acc": None, "loss": None}
+    while state.epoch < cfg.epochs:
+        started = time.perf_counter()
+        last_epoch = state.epoch == cfg.epochs - 1
+        lr = exp.optimizer.param_groups[0]["lr"]
+        train = train_epoch(exp, state, run_dir)
+        if exp.scheduler.interval == "epoch":
+            exp.scheduler.step()
+        rates = FiringRateProbe(exp.model)
+        val = evaluate_with(exp, exp.data.val, (rates,))
+        if cfg.train.eval_test_every_epoch or last_epoch:
+            final_probes = _final_probes(exp) if last_epoch else ()
+            test = evaluate_with(exp, exp.data.test, final_probes)
+        conn = connectivity(exp.model)
+        record = {"epoch": state.epoch, "lr": lr,
+                  "train_loss": train["loss"], "train_acc": train["acc"],
+                  "val_loss": val["loss"], "val_acc": val["acc"], "test_loss": test["loss"], "test_acc": test["acc"],
+                  "connectivity": conn["total"], "connectivity_with_bn": conn["with_bn"],
+                  "firing_rate": rates.mean(), "samples_per_s": train["samples_per_s"],
+                  "layers": {"connectivity": conn["layers"], "firing_rate": rates.rates()},
+                  **exp.pruning.epoch_stats(exp.model)}
+        state.epoch += 1
+        state.history.append(record)
+        improved = _update_best(state, record)
+        record["epoch_time_s"] = time.perf_counter() - started
+        state.wall_time_s += record["epoch_time_s"]
+        payload = checkpoint_payload(exp, state, record)
+        checkpoint.save(run_dir / "last.pt", payload)
+        if improved:
+            checkpoint.save(run_dir / "best.pt", payload)
+        log.info(_epoch_line(record, cfg.epochs))
+        logger.log_metrics(record, step=record["epoch"])
+    if not final_probes:  # the last epoch ran before a restart: measure the final model once more
+        final_probes = _final_probes(exp)
+        evaluate_with(exp, exp.data.test, final_probes)
+    return summarise(exp, state, final_probes)
+
+
+def summarise(exp: "Experiment", state: TrainState, final_probes: tuple) -> dict:
+    cfg, last = exp.cfg, state.history[-1]
+    final = {"test_acc": last["test_acc"], "val_acc": last["val_acc"], "test_loss": last["test_loss"],
+             "val_loss": last["val_loss"], "connectivity": last["connectivity"],
+             "connectivity_with_bn": last["connectivity_with_bn"], "firing_rate": None, "synops_per_sample": None,
+             "layers": {"connectivity": last["layers"]["connectivity"]}}
+    for probe in final_probes:
+        if isinstance(probe, FiringRateProbe):
+            final["firing_rate"] = probe.mean()
+            final["layers"]["firing_rate"] = probe.rates()
+        else:
+            ops = probe.per_sample()
+            final.update(synops_per_sample=ops["synops"], dense_ops_per_sample=ops["dense"],
+                         effective_acs_per_sample=ops["effective_acs"], effective_macs_per_sample=ops["effective_macs"],
+                         energy_pj_per_sample=ops["energy_pj"])
+            final["layers"]["synops"] = ops["layers"]
+    memory = peak_memory_mb(exp.device)
+    final.update(samples_per_s=sum(h["samples_per_s"] for h in state.history) / len(state.history),
+                 peak_memory_mb=memory["mb"], peak_memory_kind=memory["kind"])
+    best = {k: state.best[k] for k in ("val_acc", "test_acc_at_best_val", "test_acc_max", "epoch", "test_acc_max_epoch")}
+    return {"method": cfg.method.name, "model": cfg.model.name, "dataset": cfg.dataset.name, "T": cfg.T,
+            "seed": cfg.seed, "epochs": cfg.epochs, "steps": state.step, "final": final,
+            "best": {**best, "selection": "val_acc (test_acc_max is the seeds' convention: max test accuracy over epochs)"},
+            "history": state.history, "wall_time_s": state.wall_time_s, "data": exp.data.info,
+            "versions": exp.versions}

@@ -1,0 +1,86 @@
+"""Data sets, splits and encoders."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from snn_methods.data import LoaderSettings
+from snn_methods.data.digits import digits
+from snn_methods.data.encoders import DirectEncoder, PoissonEncoder
+from snn_methods.data.synthetic import synthetic
+from snn_methods.data.vision import torchvision_dataset
+from snn_methods.errors import ConfigError, DataError
+
+
+def _labels(loader) -> torch.Tensor:
+    return torch.cat([y for _, y in loader])
+
+
+def test_digits_split_is_fixed_stratified_and_disjoint():
+    a, b = digits(loader=LoaderSettings(seed=0)), digits(loader=LoaderSettings(seed=7))
+    assert a.info["sizes"] == {"train": 1077, "val": 360, "test": 360}
+    for part in ("val", "test"):   # the split does not depend on the run's seed
+        assert torch.equal(_labels(getattr(a, part)), _labels(getattr(b, part)))
+    counts = torch.bincount(_labels(a.test), minlength=10)
+    assert counts.min() >= 35 and counts.max() <= 37      # stratified: ~36 per class
+    xs = {tuple(x.flatten().tolist()) for part in (a.train, a.val, a.test) for xb, _ in part for x in xb}
+    assert len(xs) >= 1790                                  # disjoint (digits has a few exact duplicates)
+
+
+def test_train_order_depends_on_seed_and_epoch_only():
+    def order(seed, epoch):
+        loader = digits(loader=LoaderSettings(seed=seed)).train
+        loader.set_epoch(epoch)
+        return _labels(loader)
+    assert torch.equal(order(0, 3), order(0, 3))
+    assert not torch.equal(order(0, 3), order(0, 4))
+    assert not torch.equal(order(0, 3), order(1, 3))
+
+
+def test_missing_torchvision_set_says_where_and_how(tmp_path):
+    with pytest.raises(DataError) as info:
+        torchvision_dataset(name="mnist", root=str(tmp_path / "nowhere"))
+    msg = str(info.value)
+    assert str(tmp_path / "nowhere" / "MNIST") in msg and "dataset.download=true" in msg and "dataset.root=" in msg
+    assert "\n" not in msg
+    assert not (tmp_path / "nowhere").exists()              # nothing half-made left behind
+
+
+def test_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise OSError("network is unreachable (test)")
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    with pytest.raises(DataError, match="nothing was kept"):
+        torchvision_dataset(name="cifar10", root=str(tmp_path), download=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_synthetic_static_and_temporal_shapes():
+    s = synthetic(shape=(2, 6, 6), num_classes=3, train_size=8, val_size=4, test_size=4)
+    x, y = next(iter(s.train))
+    assert x.shape[1:] == (2, 6, 6) and int(y.max()) < 3 and not s.temporal
+    t = synthetic(shape=(2, 6, 6), temporal=True, frames=5, train_size=8, val_size=4, test_size=4)
+    x, _ = next(iter(t.train))
+    assert x.shape[1:] == (5, 2, 6, 6) and t.temporal and set(x.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_direct_encoder_broadcasts_static_and_transposes_frames():
+    x = torch.randn(3, 1, 4, 4)
+    enc = DirectEncoder(T=5)(x)
+    assert enc.shape == (5, 3, 1, 4, 4) and enc.stride(0) == 0 and torch.equal(enc[4], x)
+    frames = torch.randn(3, 5, 2, 4, 4)
+    assert torch.equal(DirectEncoder(T=5, temporal=True)(frames), frames.transpose(0, 1))
+    with pytest.raises(ConfigError, match="frames"):
+        DirectEncoder(T=4, temporal=True)(frames)
+
+
+def test_poisson_encoder_rates_follow_intensity():
+    torch.manual_seed(0)
+    x = torch.tensor([[0.0, 0.25, 1.0]]).expand(2000, 3)
+    spikes = PoissonEncoder(T=4)(x)
+    assert set(spikes.unique().tolist()) <= {0.0, 1.0}
+    rates = spikes.mean(dim=(0, 1))
+    assert rates[0] == 0 and rates[2] == 1 and abs(float(rates[1]) - 0.25) < 0.02
