@@ -44,6 +44,7 @@ class Experiment:
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     precision: Precision
     versions: dict
+    callbacks: dict = dataclasses.field(default_factory=dict)   # name -> engine Callback
 
     def config_dict(self) -> dict:
         return OmegaConf.to_container(self.cfg, resolve=True)
@@ -88,7 +89,8 @@ def build(cfg: DictConfig) -> Experiment:
     return Experiment(cfg=cfg, device=device, data=data, neuron=neuron, model=model, pruning=pruning,
                       optimizer=optimizer, scheduler=scheduler, rule=_instantiate(cfg.method.rule),
                       encoder=_instantiate(cfg.encoder, temporal=data.temporal), loss_fn=_instantiate(cfg.loss),
-                      precision=Precision(device, hw.amp, hw.amp_dtype), versions=results_io.versions())
+                      precision=Precision(device, hw.amp, hw.amp_dtype), versions=results_io.versions(),
+                      callbacks={name: _instantiate(node) for name, node in (cfg.get("callbacks") or {}).items()})
 
 
 def _first_difference(old: Any, new: Any, path: str = "") -> tuple[str, Any, Any] | None:

@@ -45,8 +45,9 @@ def one_line(message: str) -> str:
 
 # --------------------------------------------------------------------------------------------- validation
 # A rule: (dotted key, check(value) -> bool, text naming the allowed values). Keys absent from a config are
-# skipped, so a rule for a group's key only applies when that option is selected. Method issues add rules
-# with `add_rule`.
+# skipped, so a rule for a group's key only applies when that option is selected. The core rules are below;
+# a subpackage adds its own in a module `snn_methods/<subpackage>/checks.py` defining `RULES` (a list of the
+# same tuples) and optionally `check(cfg)` for rules that relate several keys; `validate` collects them all.
 Rule = tuple[str, Callable[[Any], bool], str]
 
 
@@ -110,9 +111,20 @@ OBJECTIVES = ("final.test_acc", "final.val_acc", "final.connectivity", "final.fi
               "best.val_acc", "best.test_acc_at_best_val", "best.test_acc_max")
 
 
-def add_rule(key: str, check: Callable[[Any], bool], allowed: str) -> None:
-    """Register a value check (method issues use this for their own keys)."""
-    RULES.append((key, check, allowed))
+def _subpackage_checks() -> list[Any]:
+    """The `checks` modules of snn_methods' subpackages (imported once, in name order)."""
+    import importlib
+    import importlib.util
+    import pkgutil
+
+    import snn_methods
+
+    found = []
+    for sub in sorted(pkgutil.iter_modules(snn_methods.__path__), key=lambda m: m.name):
+        name = f"snn_methods.{sub.name}.checks"
+        if sub.ispkg and importlib.util.find_spec(name) is not None:
+            found.append(importlib.import_module(name))
+    return found
 
 
 def _select(cfg: DictConfig, key: str) -> tuple[bool, Any]:
@@ -133,7 +145,8 @@ def _sparsity_keys(node: Any, prefix: str) -> Iterable[str]:
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError (one line: key, bad value, allowed values) for the first bad value."""
-    for key, check, allowed in RULES:
+    modules = _subpackage_checks()
+    for key, check, allowed in RULES + [rule for m in modules for rule in getattr(m, "RULES", [])]:
         present, value = _select(cfg, key)
         if present and not check(value):
             raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
@@ -150,3 +163,6 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("encoder=poisson needs pixel values in [0, 1]: add dataset.normalize=false")
     if OmegaConf.select(cfg, "method.rule") is None:
         raise ConfigError("method.rule is missing: a method file must define the gradient rule (see conf/method/bptt.yaml)")
+    for module in modules:
+        if hasattr(module, "check"):
+            module.check(cfg)

@@ -142,3 +142,40 @@ def test_loggers_are_closed_when_training_fails(tiny, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="boom"):
         run(tiny("logger=tensorboard"), run_dir=tmp_path)
     assert closed == [False]
+
+
+class CountingCallback:
+    """Records the hooks the loop calls; its state survives a checkpoint."""
+    instances: list = []
+
+    def __init__(self):
+        self.calls, self.steps = [], 0
+        CountingCallback.instances.append(self)
+
+    def on_train_start(self, exp, epoch):
+        self.calls.append(("start", epoch))
+
+    def on_epoch_start(self, exp, epoch):
+        self.calls.append(("epoch_start", epoch))
+
+    def on_step_end(self, exp, step):
+        self.steps = step
+
+    def on_epoch_end(self, exp, epoch, record):
+        record["callback_steps"] = self.steps
+        self.calls.append(("epoch_end", epoch))
+
+    def state_dict(self):
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state):
+        self.steps = state.get("steps", 0)
+
+
+def test_callbacks_are_called_and_checkpointed(tiny, tmp_path):
+    CountingCallback.instances.clear()
+    res = run(tiny("+callbacks.count._target_=test_engine.CountingCallback"), run_dir=tmp_path)
+    cb = CountingCallback.instances[-1]
+    assert cb.calls == [("start", 0), ("epoch_start", 0), ("epoch_end", 0), ("epoch_start", 1), ("epoch_end", 1)]
+    assert [h["callback_steps"] for h in res["history"]] == [3, 6]
+    assert checkpoint.load(tmp_path / "last.pt")["callbacks"] == {"count": {"steps": 6}}

@@ -74,6 +74,8 @@ def train_epoch(exp: "Experiment", state: TrainState, run_dir: Path) -> dict:
         exp.precision.step(exp.optimizer, model.parameters(), cfg.train.grad_clip)
         state.step += 1
         exp.pruning.after_step(model, exp.optimizer, state.step)
+        for cb in exp.callbacks.values():
+            cb.on_step_end(exp, state.step)
         if exp.scheduler.interval == "step":
             exp.scheduler.step()
         seen += y.numel()
@@ -137,6 +139,7 @@ def checkpoint_payload(exp: "Experiment", state: TrainState, record: dict) -> di
             "model": exp.model.state_dict(), "optimizer": exp.optimizer.state_dict(),
             "scheduler": exp.scheduler.state_dict(), "pruning": exp.pruning.state_dict(),
             "precision": exp.precision.state_dict(), "rng": checkpoint.rng_state(),
+            "callbacks": {name: cb.state_dict() for name, cb in exp.callbacks.items()},
             "history": state.history, "best": state.best, "wall_time_s": state.wall_time_s,
             "config": exp.config_dict(), "data": exp.data.info, "metrics": record, "versions": exp.versions}
 
@@ -147,6 +150,8 @@ def restore(exp: "Experiment", payload: dict) -> TrainState:
     exp.scheduler.load_state_dict(payload["scheduler"])
     exp.pruning.load_state_dict(payload.get("pruning") or {})
     exp.precision.load_state_dict(payload.get("precision") or {})
+    for name, cb in exp.callbacks.items():
+        cb.load_state_dict((payload.get("callbacks") or {}).get(name) or {})
     checkpoint.set_rng_state(payload["rng"])
     return TrainState(epoch=payload["epoch"], step=payload["step"], history=list(payload["history"]),
                       best=dict(payload["best"]), wall_time_s=payload["wall_time_s"])
@@ -168,12 +173,16 @@ def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict |
     if resume_payload:
         log.info("resumed from %s at epoch %d (step %d)", run_dir / "last.pt", state.epoch, state.step)
     reset_peak_memory(exp.device)
+    for cb in exp.callbacks.values():
+        cb.on_train_start(exp, state.epoch)
     final_probes: tuple = ()
     test: dict = {"acc": None, "loss": None}
     while state.epoch < cfg.epochs:
         started = time.perf_counter()
         last_epoch = state.epoch == cfg.epochs - 1
         lr = exp.optimizer.param_groups[0]["lr"]
+        for cb in exp.callbacks.values():
+            cb.on_epoch_start(exp, state.epoch)
         train = train_epoch(exp, state, run_dir)
         if exp.scheduler.interval == "epoch":
             exp.scheduler.step()
@@ -190,6 +199,8 @@ def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict |
                   "firing_rate": rates.mean(), "samples_per_s": train["samples_per_s"],
                   "layers": {"connectivity": conn["layers"], "firing_rate": rates.rates()},
                   **exp.pruning.epoch_stats(exp.model)}
+        for cb in exp.callbacks.values():
+            cb.on_epoch_end(exp, state.epoch, record)
         state.epoch += 1
         state.history.append(record)
         improved = _update_best(state, record)
