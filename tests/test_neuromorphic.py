@@ -16,9 +16,8 @@ import pytest
 import torch
 
 from snn_methods.data import LoaderSettings
-from snn_methods.data.event_files import (CIFAR10_DVS_CLASSES, make_cifar10_dvs, make_dvs128_gesture, write_aedat2,
-                                          write_aedat3)
-from snn_methods.data.event_prep import CIFAR10_DVS, DVS128_GESTURE, prepare_frames
+from snn_methods.data.event_files import CIFAR10_DVS_CLASSES, make_cifar10_dvs, make_dvs128_gesture, write_aedat2
+from snn_methods.data.event_prep import CIFAR10_DVS, prepare_frames
 from snn_methods.data.event_splits import file_index, split_first, split_random
 from snn_methods.data.event_transforms import FlipRoll, PILFrameResize, frame_transforms
 from snn_methods.data.neuromorphic import NpzFrames, cifar10_dvs, dvs128_gesture

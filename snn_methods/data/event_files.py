@@ -42,7 +42,7 @@ def write_aedat3(path: Path, t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.
     Path(path).write_bytes(header + packet_header + events.tobytes())
 
 
-def _class_events(rng: np.random.Generator, label: int, n: int, classes: int, t0: int = 0,
+def _class_events(rng: np.random.Generator, label: int, n: int, t0: int = 0,
                   duration: int = 100_000) -> tuple[np.ndarray, ...]:
     """n events sorted in time; 80% of them in the class's own 32x32 square, the rest anywhere."""
     row, col = divmod(label % 16, 4)
@@ -61,7 +61,7 @@ def make_cifar10_dvs(root: str | Path, per_class: int = 12, events: int = 200, s
     for label, name in enumerate(CIFAR10_DVS_CLASSES):
         (extract / name).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            write_aedat2(extract / name / f"cifar10_{name}_{i}.aedat", *_class_events(rng, label, events, 10))
+            write_aedat2(extract / name / f"cifar10_{name}_{i}.aedat", *_class_events(rng, label, events))
     return extract
 
 
@@ -78,7 +78,7 @@ def make_dvs128_gesture(root: str | Path, train_trials: int = 10, test_trials: i
         parts, rows = [], ["class,startTime_usec,endTime_usec"]
         for label in range(GESTURE_CLASSES):
             start = 1_000_000 + label * 200_000
-            parts.append(_class_events(rng, label, events, GESTURE_CLASSES, t0=start, duration=150_000))
+            parts.append(_class_events(rng, label, events, t0=start, duration=150_000))
             rows.append(f"{label + 1},{start},{start + 150_000}")
         write_aedat3(folder / f"{trial}.aedat", *(np.concatenate(a) for a in zip(*parts)))
         (folder / f"{trial}_labels.csv").write_text("\n".join(rows) + "\n")
