@@ -4,31 +4,26 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from snn_methods.metrics.hooks import HookProbe
 from snn_methods.neurons import spiking_neurons
 
 
-class FiringRateProbe:
+class FiringRateProbe(HookProbe):
     """Firing rate of a layer = fraction of its neuron-steps with a non-zero output (neurons that scale their
     spikes, e.g. DSR's v_th * spike, count as spiking). The mean is over all neuron-steps of all layers.
 
     Use as a context manager around an evaluation loop; hooks are removed on exit."""
 
     def __init__(self, model: nn.Module):
-        self.model = model
+        super().__init__(model)
         self.spikes: dict[str, float] = {}
         self.steps: dict[str, int] = {}
-        self._handles: list = []
 
-    def __enter__(self) -> "FiringRateProbe":
-        for name, module in spiking_neurons(self.model):
-            self.spikes[name], self.steps[name] = 0.0, 0
-            self._handles.append(module.register_forward_hook(self._hook(name)))
-        return self
+    def layers(self):
+        return spiking_neurons(self.model)
 
-    def __exit__(self, *exc: object) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
+    def _start(self, name: str) -> None:
+        self.spikes[name], self.steps[name] = 0.0, 0
 
     def _hook(self, name: str):
         def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:

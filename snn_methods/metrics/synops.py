@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from snn_methods.metrics.hooks import HookProbe
 from snn_methods.pruning.selection import prunable_layers
 
 ENERGY_PJ = {"mac": 4.6, "ac": 0.9}
@@ -31,26 +32,20 @@ def _conv_fn(module: nn.Module):
     return None
 
 
-class SynOpsProbe:
+class SynOpsProbe(HookProbe):
     """Context manager counting dense / effective AC / effective MAC operations of every Conv/Linear layer."""
 
     def __init__(self, model: nn.Module):
-        self.model = model
+        super().__init__(model)
         self.dense = self.acs = self.macs = 0.0
-        self.layers: dict[str, dict[str, float]] = {}
+        self.per_layer: dict[str, dict[str, float]] = {}
         self.samples = 0
-        self._handles: list = []
 
-    def __enter__(self) -> "SynOpsProbe":
-        for name, module in prunable_layers(self.model):
-            self.layers[name] = {"dense": 0.0, "acs": 0.0, "macs": 0.0}
-            self._handles.append(module.register_forward_hook(self._hook(name)))
-        return self
+    def layers(self):
+        return prunable_layers(self.model)
 
-    def __exit__(self, *exc: object) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
+    def _start(self, name: str) -> None:
+        self.per_layer[name] = {"dense": 0.0, "acs": 0.0, "macs": 0.0}
 
     def add_samples(self, n: int) -> None:
         self.samples += n
@@ -70,7 +65,7 @@ class SynOpsProbe:
                                            module.groups).sum(dtype=torch.float64))
             dense = float(output.numel()) * w[0].numel()
             binary = bool(((x == 0) | (x == 1)).all())
-            rec = self.layers[name]
+            rec = self.per_layer[name]
             rec["dense"] += dense
             rec["acs" if binary else "macs"] += effective
             self.dense += dense
@@ -85,4 +80,4 @@ class SynOpsProbe:
         acs, macs = self.acs / n, self.macs / n
         return {"dense": self.dense / n, "effective_acs": acs, "effective_macs": macs, "synops": acs + macs,
                 "energy_pj": ENERGY_PJ["mac"] * macs + ENERGY_PJ["ac"] * acs,
-                "layers": {k: {m: v / n for m, v in rec.items()} for k, rec in self.layers.items()}}
+                "layers": {k: {m: v / n for m, v in rec.items()} for k, rec in self.per_layer.items()}}
