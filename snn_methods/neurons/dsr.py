@@ -185,7 +185,7 @@ class DSRNode(nn.Module):
             raise ValueError(f"{type(self).__name__} is multi-step: it takes [T, N, ...] input, got shape {tuple(x.shape)}")
 
     def extra_repr(self) -> str:
-        return (f"v_threshold={float(self.v_threshold):.4g}, alpha={self.alpha}, v_threshold_bound={self.v_threshold_bound}, "
+        return (f"v_threshold={float(self.v_threshold.detach()):.4g}, alpha={self.alpha}, v_threshold_bound={self.v_threshold_bound}, "
                 f"grad_scale={self.v_threshold_grad_scale}, bound_mode={self.v_threshold_bound_mode}")
 
 
