@@ -213,3 +213,29 @@ def test_bad_arguments_are_one_clear_line(kwargs, message):
         lif_node(**kwargs)
     assert "\n" not in str(info.value)
     DSRLIFNode(alpha=1.0)            # alpha = 1 is allowed (fire at V)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["neuron.v_threshold_bound=0"], r"^neuron.v_threshold_bound=0 is invalid: must be a number > 0"),
+    (["neuron.v_threshold_bound=-0.5", "neuron=dsr_if"], r"^neuron.v_threshold_bound=-0.5 is invalid"),
+    (["neuron.alpha=1.01"], r"^neuron.alpha=1.01 is invalid: must be a number in \(0, 1\]"),
+    (["neuron.alpha=0", "neuron=dsr_if"], r"^neuron.alpha=0 is invalid"),
+    (["neuron.delta_t=0"], r"^neuron.delta_t=0 is invalid: must be a number > 0"),
+    (["neuron.tau=-1"], r"^neuron.tau=-1 is invalid: must be a number > 0"),
+    (["neuron=dsr_if", "+neuron.delta_t=0.05"], r"^neuron.delta_t is not an argument of DSRIFNode"),
+    (["neuron=lif"], r"^method=dsr needs a DSR neuron .* choose neuron=dsr_lif or neuron=dsr_if"),
+])
+def test_bad_config_values_stop_before_training(tiny, overrides, message):
+    from snn_methods import build
+
+    with pytest.raises(ConfigError, match=message) as info:
+        build(tiny("method=dsr", *overrides))
+    assert "\n" not in str(info.value)
+
+
+def test_dsr_lif_accepts_tau_up_to_one_where_spikingjelly_needs_more(tiny):
+    from snn_methods import build
+
+    build(tiny("method=dsr", "neuron.tau=0.5", "model=dsr_mlp"))
+    with pytest.raises(ConfigError, match=r"neuron.tau=1.0 is invalid: must be a number > 1"):
+        build(tiny("neuron.tau=1.0"))                      # SpikingJelly's LIF keeps its rule

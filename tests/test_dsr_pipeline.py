@@ -134,6 +134,12 @@ def test_stage_errors(overrides, error, message, tmp_path):
     assert "\n" not in str(info.value)
 
 
+def test_stage_without_a_multi_stage_preset_is_one_clear_line(tiny):
+    with pytest.raises(ConfigError, match=r"^stage=ann applies to multi-stage presets only") as info:
+        build(tiny("stage=ann"))                       # `stage` is a root key (null), so Hydra accepts the override
+    assert "\n" not in str(info.value)
+
+
 def _ann_checkpoint(tmp_path: Path, base_width: int, neuron: str = "relu") -> tuple[Path, dict]:
     from snn_methods.engine import checkpoint
     from snn_methods.models import create_model
