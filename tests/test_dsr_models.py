@@ -218,3 +218,48 @@ def test_dsr_learns_digits(tiny, tmp_path, neuron):
                    "scheduler.warmup_iters=34"), run_dir=tmp_path)     # warm up over epoch 0 (34 batches)
     assert res["final"]["test_acc"] > 0.92, res["final"]
     assert res["history"][0]["lr"] < res["history"][1]["lr"]        # epoch 0 starts in the warm-up
+
+
+# ------------------------------------------------------------------------------------------------ the suite's models
+@pytest.mark.parametrize("neuron", ["dsr_if", "dsr_lif"])
+def test_built_neuron_is_multi_step_with_the_threshold_parameter(tiny, neuron):
+    """The fixed key contract: build(cfg).neuron() maps [T, N, ...] to [T, N, ...]; its threshold is `v_threshold`."""
+    exp = build(tiny("method=dsr", f"neuron={neuron}", "neuron.v_threshold=0.7"))
+    node = exp.neuron()
+    assert isinstance(node.v_threshold, nn.Parameter) and float(node.v_threshold) == pytest.approx(0.7)
+    assert node(torch.rand(3, 2, 4, 5)).shape == (3, 2, 4, 5)
+
+
+@pytest.mark.parametrize("model,dataset", [("mlp", "digits"), ("mnist_fc800", "digits"), ("cifar10_6c2f", "synthetic"),
+                                           ("spiking_vgg11", "synthetic"), ("sew_resnet18", "synthetic")])
+def test_method_dsr_runs_on_the_suites_models(tiny, model, dataset):
+    """method=dsr neuron=dsr_* on any model of the suite: every neuron is a DSR node and every threshold learns."""
+    exp = build(tiny("method=dsr", "neuron=dsr_lif", f"model={model}", f"dataset={dataset}"))
+    x, _ = next(iter(exp.data.train))
+    out = exp.model(exp.encoder(x))
+    assert out.shape[:2] == (exp.cfg.T, x.shape[0])
+    out.mean(0).sum().backward()
+    nodes = [m for _, m in spiking_neurons(exp.model)]
+    assert nodes and all(isinstance(m, DSRNode) for m in nodes)
+    assert all(m.v_threshold.grad is not None for m in nodes)
+
+
+@pytest.mark.parametrize("name,shape,train", [("preact_resnet18", (3, 8, 8), True), ("preact_resnet18", (3, 8, 8), False),
+                                              ("dsr_vgg11", (2, 8, 8), False),
+                                              ("preact_resnet18_imagenet", (3, 16, 16), False)])
+def test_the_same_image_twice_in_a_batch_gives_the_same_logits(name, shape, train):
+    """Spec F.4: per-sample invariance; in train mode it holds for the ResNet (dropout 0), not for the VGG (0.1)."""
+    torch.manual_seed(0)
+    kw = {"base_width": 8} if name.endswith("imagenet") else {}
+    model = create_model(name, neuron=DSR_LIF, num_classes=10, input_shape=shape, **kw)
+    x = torch.rand(3, *shape)
+    batch = torch.cat([x, x[:1]]).unsqueeze(0).expand(4, 4, *shape)      # image 0 at positions 0 and 3
+    with torch.no_grad():
+        for m in model.modules():                   # running statistics = this batch's, so eval mode is not all 0
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.momentum = None
+        model.train()(batch)
+        logits = model.train(train)(batch).mean(0)
+    assert logits.abs().sum() > 0
+    assert torch.equal(logits[0], logits[3])
+    assert not torch.equal(logits[0], logits[1]) or not torch.equal(logits[0], logits[2])
