@@ -120,6 +120,24 @@ def test_lif_weighted_rate(c, rate):
     assert float(spike_representation(neuron, out).mean(0)) == pytest.approx(rate, abs=1e-6)
 
 
+def test_lif_backward_with_tau_other_than_one_follows_the_formulas():
+    """Spec A.1.4 for tau != 1 (F.2 has tau = 1 only): dx_t = G_w / (tau T) where 0 < a_w < tau V / dt (HEAD's mask,
+    not the pre-2022-05-08 V / dt), dV = dt * sum of G_w where a_w > tau V / dt; every step gets the same dx."""
+    tau, dt, v, T = 2.0, 0.1, 0.3, 6
+    torch.manual_seed(0)
+    x = torch.rand(T, 400) * 10 - 2                 # a_w spans < 0, (0, tau V / dt = 6) and > 6; V / dt = 3 matters
+    g = torch.randn(T, 400)
+    _, dx, dv = run(lif_node(tau=tau, delta_t=dt), x, g)
+    w = torch.tensor([torch.exp(torch.tensor(-(T * dt - t * dt) / tau)).item() for t in range(1, T + 1)]).view(T, 1)
+    a_w = (w * x).sum(0) / w.sum()
+    G_w = T * (w * g).sum(0) / w.sum()
+    upper = tau * v / dt
+    passes = (a_w > 0) & (a_w < upper)
+    assert passes.any() and (a_w > upper).any() and ((a_w > v / dt) & (a_w < upper)).any()
+    torch.testing.assert_close(dx, (G_w * passes / (tau * T)).expand(T, -1), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(dv, dt * (G_w * (a_w > upper)).sum(), rtol=1e-5, atol=1e-5)
+
+
 def _lif_reference(x, one_minus_beta, beta, v=0.3, alpha=0.3, dt=0.05):
     """The spec's A.1.2 loop, with the decay constants given."""
     u, out = torch.zeros_like(x[0]), []
