@@ -226,7 +226,7 @@ def test_built_neuron_is_multi_step_with_the_threshold_parameter(tiny, neuron):
     """The fixed key contract: build(cfg).neuron() maps [T, N, ...] to [T, N, ...]; its threshold is `v_threshold`."""
     exp = build(tiny("method=dsr", f"neuron={neuron}", "neuron.v_threshold=0.7"))
     node = exp.neuron()
-    assert isinstance(node.v_threshold, nn.Parameter) and float(node.v_threshold) == pytest.approx(0.7)
+    assert isinstance(node.v_threshold, nn.Parameter) and float(node.v_threshold.detach()) == pytest.approx(0.7)
     assert node(torch.rand(3, 2, 4, 5)).shape == (3, 2, 4, 5)
 
 
