@@ -143,6 +143,10 @@ def _resume_point(resume: str, run_dir: Path) -> tuple[Path, Path | None]:
 
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """Train (or continue) the run described by `cfg`; write results.json and return its content."""
+    if cfg.get("pipeline") is not None:   # a multi-stage recipe: its runner calls run() once per stage
+        from snn_methods.pipeline import run_stages
+
+        return run_stages(cfg, run_dir)
     from hydra.utils import instantiate
 
     from snn_methods.engine.loop import fit

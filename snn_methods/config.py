@@ -91,7 +91,7 @@ RULES: list[Rule] = [
     ("optimizer.lr", positive, "a number > 0"),
     ("optimizer.weight_decay", non_negative, "a number >= 0"),
     ("optimizer.momentum", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
-    ("neuron.tau", lambda v: _is_num(v) and v > 1, "a number > 1 (SpikingJelly's LIF needs tau > 1)"),
+    # neuron.tau: snn_methods/neurons/checks.py (> 1 for SpikingJelly's LIF, > 0 for the DSR LIF)
     ("neuron.init_tau", lambda v: _is_num(v) and v > 1, "a number > 1"),
     ("neuron.v_threshold", positive, "a number > 0"),
     ("neuron.surrogate.alpha", positive, "a number > 0 (the surrogate's sharpness)"),

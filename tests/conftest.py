@@ -31,3 +31,14 @@ def launch(tmp_path):
         return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], cwd=tmp_path, capture_output=True,
                               text=True, timeout=timeout, env={**os.environ, "SNN_DATA": str(tmp_path / "data")})
     return call
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (restored after): tests that time nothing run much faster on shared cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,6 +1,7 @@
 """Learning-rate schedules: torch's schedulers plus *when* they step (`interval`: epoch or step)."""
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import torch
@@ -57,3 +58,27 @@ class MultiStep(Schedule):
         if not gamma > 0:
             raise ConfigError(f"scheduler.gamma={gamma} is invalid: must be > 0")
         super().__init__(MultiStepLR(optimizer, milestones=list(milestones), gamma=gamma), interval)
+
+
+class CosineWarmupIters(Schedule):
+    """Per-epoch cosine times a per-iteration linear warm-up (DSR's recipe), stepped after every optimizer step.
+
+    Iteration i (0-based, counted over the whole run) of epoch e = i // steps_per_epoch trains with
+    lr * 0.5 * (1 + cos(pi * e / epochs)) * ((i + 1) / warmup_iters if i < warmup_iters else 1).
+    The cosine is evaluated per epoch (constant within one) and never reaches 0; the warm-up spans epochs unless
+    `warmup_first_epoch_only` (then it ends with epoch 0 even if warmup_iters is not reached).
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: int,
+                 warmup_iters: int = 400, warmup_first_epoch_only: bool = False):
+        if not (isinstance(warmup_iters, int) and warmup_iters >= 0):
+            raise ConfigError(f"scheduler.warmup_iters={warmup_iters!r} is invalid: must be an integer >= 0")
+
+        def factor(i: int) -> float:
+            epoch = i // steps_per_epoch
+            f = 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+            if i < warmup_iters and (epoch == 0 or not warmup_first_epoch_only):
+                f *= (i + 1.0) / warmup_iters
+            return f
+
+        super().__init__(LambdaLR(optimizer, factor), "step")

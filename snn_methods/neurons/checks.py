@@ -1,0 +1,63 @@
+"""Config checks for the `neuron/` group (collected by snn_methods.config.validate)."""
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+from omegaconf import DictConfig, OmegaConf
+
+from snn_methods.errors import ConfigError
+
+
+def neuron_class(cfg: DictConfig) -> type | None:
+    """The class named by neuron._target_, or None when it cannot be imported (instantiation reports that)."""
+    from hydra.utils import get_class
+
+    target = OmegaConf.select(cfg, "neuron._target_")
+    try:
+        return get_class(target) if target else None
+    except Exception:
+        return None
+
+
+def is_dsr_neuron(cfg: DictConfig) -> bool:
+    from snn_methods.neurons.dsr import DSRNode
+
+    cls = neuron_class(cfg)
+    return isinstance(cls, type) and issubclass(cls, DSRNode)
+
+
+def _arguments(cls: type) -> set[str]:
+    """Keyword arguments a DSR neuron accepts (its own and the common DSRNode ones)."""
+    import inspect
+
+    from snn_methods.neurons.dsr import DSRNode
+
+    names = set()
+    for c in (cls, DSRNode):
+        names |= {n for n, p in inspect.signature(c.__init__).parameters.items()
+                  if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    return names
+
+
+def check(cfg: DictConfig) -> None:
+    from snn_methods.neurons.dsr import check_params
+
+    node = cfg.get("neuron")
+    if not isinstance(node, DictConfig):
+        return
+    values = {k: node.get(k) for k in node.keys() if k not in ("_target_", "surrogate")}
+    if is_dsr_neuron(cfg):
+        cls = neuron_class(cfg)
+        unknown = sorted(set(values) - _arguments(cls))
+        if unknown:
+            raise ConfigError(f"neuron.{unknown[0]} is not an argument of {cls.__name__}: remove it "
+                              f"(allowed: {', '.join(sorted(_arguments(cls)))})")
+        check_params(values, prefix="neuron.")
+    elif "tau" in values:
+        tau = values["tau"]
+        if not (isinstance(tau, Real) and not isinstance(tau, bool) and math.isfinite(tau) and tau > 1):
+            raise ConfigError(f"neuron.tau={tau!r} is invalid: must be a number > 1 (SpikingJelly's LIF needs tau > 1)")
+    if OmegaConf.select(cfg, "method.name") == "dsr" and not is_dsr_neuron(cfg):
+        raise ConfigError(f"method=dsr needs a DSR neuron (neuron._target_ is {OmegaConf.select(cfg, 'neuron._target_')}): "
+                          f"choose neuron=dsr_lif or neuron=dsr_if")
