@@ -240,7 +240,9 @@ def test_cli_errors_are_one_line_and_cli_evaluates(dense, launch, tmp_path):
     # a T-robustness sweep from the command line: one eval.json per T, in a fresh run directory each
     proc = launch("-m", "mode=test", f"ckpt={run_dir}", "logger=none", "T=2,4")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    found = sorted((json.loads(p.read_text()) for p in (tmp_path / "multirun").rglob("eval.json")), key=lambda r: r["T"])
+    files = list((tmp_path / "multirun").rglob("eval.json"))
+    assert sorted(p.relative_to(tmp_path / "multirun").parts[2] for p in files) == ["0_T=2,mode=test", "1_T=4,mode=test"]
+    found = sorted((json.loads(p.read_text()) for p in files), key=lambda r: r["T"])
     assert [r["T"] for r in found] == [2, 4] and found[0]["final"]["acc"] == trained["final"]["test_acc"]
     assert not list((tmp_path / "multirun").rglob("results.json"))
 
