@@ -220,13 +220,20 @@ def test_truncated_corrupt_and_malicious_files_are_one_clear_error(dense, tmp_pa
         pickle.dump({"model": _Exploit(flag)}, f, protocol=2)
     (tmp_path / "empty_dir").mkdir()
     torch.save({"epoch": 1, "note": "no weights"}, tmp_path / "nothing.pt")
-    for name in ("truncated.pt", "corrupt.pt", "evil.pt", "empty_dir", "nothing.pt", "missing.pt"):
+    (tmp_path / "empty.pt").write_bytes(b"")
+    torch.save(nn.Linear(2, 2), tmp_path / "module.pt")           # a whole model pickled, not its state_dict
+    expected = {"truncated.pt": "truncated, corrupt", "corrupt.pt": "truncated, corrupt", "empty.pt": "ends early",
+                "evil.pt": "pickled Python object (posix.system)", "empty_dir": "without last.pt or best.pt",
+                "module.pt": "torch.save(model.state_dict(), PATH)", "nothing.pt": "neither a checkpoint",
+                "missing.pt": "does not exist"}
+    for name, what in expected.items():
         for call in (lambda p: _eval(p, tmp_path),
                      lambda p: build(compose([*DENSE, f"init_from={p}"]))):
             with pytest.raises(CheckpointError) as info:
                 call(tmp_path / name)
             msg = str(info.value)
-            assert str(tmp_path / name) in msg and "\n" not in msg, msg
+            assert str(tmp_path / name) in msg and what in msg and "\n" not in msg, msg
+            assert "weights_only=False" not in msg and "\x1b" not in msg, msg   # never advise the unsafe load
     assert not flag.exists()                     # weights_only: the pickled command never ran
 
 

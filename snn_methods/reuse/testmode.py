@@ -150,7 +150,7 @@ def test_config(source: Source, current: DictConfig, overrides: Sequence[str]) -
                 here = _apply(unresolved, current, [], [])   # this machine's values, without the overrides
             except Exception as e:  # e.g. a resolver this installation lacks
                 warnings.append(f"the checkpoint's unresolved config cannot be resolved here ({type(e).__name__}: "
-                                f"{str(e).splitlines()[0]}); using its resolved values")
+                                f"{(str(e).splitlines() or [''])[0]}); using its resolved values")
                 cfg = None
             else:
                 warnings += notes
