@@ -237,6 +237,38 @@ def test_truncated_corrupt_and_malicious_files_are_one_clear_error(dense, tmp_pa
     assert not flag.exists()                     # weights_only: the pickled command never ran
 
 
+def test_a_saved_config_this_installation_cannot_build(dense, tmp_path):
+    """A checkpoint from another version of the suite (a method, model or neuron missing here): one line naming
+    the file, what is missing and the suite commit that wrote the checkpoint."""
+    run_dir, _ = dense
+    commit = checkpoint.load(run_dir / "last.pt")["versions"]["git_commit"]
+    cases = {"neuron._target_": ("snn_methods.neurons.NoSuchNeuron", CheckpointError,
+                                 "_target_ 'snn_methods.neurons.NoSuchNeuron' cannot be imported here"),
+             "method.rule._target_": ("snn_methods.rules.NoSuchRule", CheckpointError, "'snn_methods.rules.NoSuchRule'"),
+             "model.name": ("nosuchmodel", ConfigError, "not a registered model")}
+    for i, (key, (value, error, what)) in enumerate(cases.items()):
+        payload = checkpoint.load(run_dir / "last.pt")
+        for node in ("config", "config_unresolved"):
+            OmegaConf.update(conf := OmegaConf.create(payload[node]), key, value)
+            payload[node] = OmegaConf.to_container(conf)
+        checkpoint.save(tmp_path / f"other{i}.pt", payload)
+        with pytest.raises(error) as info:
+            _eval(tmp_path / f"other{i}.pt", tmp_path)
+        msg = str(info.value)
+        assert str(tmp_path / f"other{i}.pt") in msg and what in msg and str(commit) in msg and "\n" not in msg, msg
+
+
+def test_a_multirun_directory_names_its_runs(dense, tmp_path):
+    run_dir, _ = dense
+    for name in ("0_T=2", "1_T=4"):
+        (tmp_path / "sweep" / name).mkdir(parents=True)
+        shutil.copy(run_dir / "last.pt", tmp_path / "sweep" / name / "last.pt")
+    with pytest.raises(CheckpointError) as info:
+        _eval(tmp_path / "sweep", tmp_path)
+    msg = str(info.value)
+    assert "directory of 2 runs (0_T=2, 1_T=4)" in msg and f"ckpt=\"'{tmp_path / 'sweep' / '0_T=2'}'\"" in msg
+
+
 @pytest.mark.slow   # three launch.py processes
 def test_cli_errors_are_one_line_and_cli_evaluates(dense, launch, tmp_path):
     run_dir, trained = dense

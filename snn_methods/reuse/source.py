@@ -51,6 +51,13 @@ def locate(path: str | Path, what: str = "ckpt") -> Path:
         for name in RUN_DIR_FILES:
             if (p / name).is_file():
                 return p / name
+        runs = sorted(d.name for d in p.iterdir() if d.is_dir() and any((d / n).is_file() for n in RUN_DIR_FILES))
+        if runs:   # a multirun directory: name one of its runs
+            shown = ", ".join(runs[:5]) + (f" (+{len(runs) - 5} more)" if len(runs) > 5 else "")
+            first = str(p / runs[0])
+            first = f"\"'{first}'\"" if any(c in first for c in "=, ") else first   # as a Hydra override value
+            raise CheckpointError(f"{what}={path} is a directory of {len(runs)} runs ({shown}), not one run: name "
+                                  f"one of them, e.g. {what}={first}")
         raise CheckpointError(f"{what}={path} is a directory without {' or '.join(RUN_DIR_FILES)}: "
                               f"name a run directory of this suite or a checkpoint / state_dict file")
     if not p.is_file():

@@ -9,6 +9,7 @@ keys and meanings as results.json's, plus the split's per-class accuracy and con
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from snn_methods import results as results_io
 from snn_methods.config import CONF_DIR, compose
-from snn_methods.errors import ConfigError
+from snn_methods.errors import CheckpointError, ConfigError
 from snn_methods.reuse.loading import describe_target, load_weights
 from snn_methods.reuse.source import Source, read
 
@@ -250,6 +251,31 @@ def _loader(exp: Any, split: str, batch_size: int | None) -> Any:
                       pin_memory=loader.pin_memory)
 
 
+def _build(cfg: DictConfig, source: Source, applied: list[str]) -> Any:
+    """api.build on the rebuilt config. Where a checkpoint's saved config cannot be built here (a method, model or
+    neuron this installation lacks, a value today's checks refuse), the one-line error names the checkpoint and
+    the suite commit that wrote it."""
+    from hydra.errors import InstantiationException
+
+    from snn_methods.api import build
+
+    if source.kind != "checkpoint":   # a plain state_dict: the current config, whose errors speak for themselves
+        return build(cfg)
+    commit = (source.payload.get("versions") or {}).get("git_commit") or "unknown"
+    origin = f"the config rebuilt from ckpt={source.path}" + (f" with {', '.join(applied)}" if applied else "")
+    try:
+        return build(cfg)
+    except InstantiationException as e:
+        found = re.search(r"Error locating target '([^']+)'", str(e))
+        why = (f"its _target_ '{found.group(1)}' cannot be imported here" if found
+               else (str(e).splitlines() or [type(e).__name__])[0])
+        raise CheckpointError(f"ckpt={source.path} cannot be rebuilt by this installation of the suite: {why}; "
+                              f"the checkpoint was written by suite commit {commit}: evaluate it with that "
+                              f"version, or install the package that provides it") from None
+    except ConfigError as e:
+        raise ConfigError(f"{e} (in {origin}; written by suite commit {commit})") from None
+
+
 def run_test(current: DictConfig, overrides: Sequence[str], run_dir: str | Path | None = None) -> dict:
     """Evaluate current.ckpt as `overrides` ask (launch.py passes Hydra's task overrides); write eval.json."""
     from hydra.utils import instantiate
@@ -270,7 +296,7 @@ def run_test(current: DictConfig, overrides: Sequence[str], run_dir: str | Path 
     run_dir = Path(run_dir) if run_dir else default_dir
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    exp = build(cfg)
+    exp = _build(cfg, source, applied)
     load_weights(exp.model, source, strict=True, what="ckpt", target=describe_target(cfg), hint=(
         "A plain state_dict is built from the current config: pass the overrides of the run that made it"
         if source.kind == "state_dict" else "The model was rebuilt from the checkpoint's saved config"
