@@ -267,6 +267,8 @@ def test_a_multirun_directory_names_its_runs(dense, tmp_path):
         _eval(tmp_path / "sweep", tmp_path)
     msg = str(info.value)
     assert "directory of 2 runs (0_T=2, 1_T=4)" in msg and f"ckpt=\"'{tmp_path / 'sweep' / '0_T=2'}'\"" in msg
+    with pytest.raises(CheckpointError, match=f"is a .json file, not a checkpoint: name its run directory \\(ckpt={run_dir}\\)"):
+        _eval(run_dir / "results.json", tmp_path)
 
 
 @pytest.mark.slow   # three launch.py processes

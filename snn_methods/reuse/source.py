@@ -16,6 +16,7 @@ from snn_methods.errors import CheckpointError
 
 # a directory means its final model (the one results.json's "final" describes); best.pt is named explicitly
 RUN_DIR_FILES = ("last.pt", "best.pt")
+RUN_DIR_TEXT_FILES = (".json", ".yaml", ".yml", ".log", ".txt")
 # prefixes that wrap every key of a state_dict saved from a wrapped model: DDP (module.), torch.compile (_orig_mod.)
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 # where other code bases keep the weights inside a dict ({"epoch": .., "state_dict": ..})
@@ -63,6 +64,9 @@ def locate(path: str | Path, what: str = "ckpt") -> Path:
     if not p.is_file():
         raise CheckpointError(f"{what}={path} does not exist: name a run directory, a best.pt / last.pt, "
                               f"or a state_dict file")
+    if p.suffix in RUN_DIR_TEXT_FILES:   # results.json, eval.json, config.yaml, the log: the run, not its weights
+        raise CheckpointError(f"{what}={path} is a {p.suffix} file, not a checkpoint: name its run directory "
+                              f"({what}={p.parent}) or a best.pt / last.pt")
     return p
 
 
