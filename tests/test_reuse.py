@@ -242,6 +242,7 @@ def test_a_saved_config_this_installation_cannot_build(dense, tmp_path):
     the file, what is missing and the suite commit that wrote the checkpoint."""
     run_dir, _ = dense
     commit = checkpoint.load(run_dir / "last.pt")["versions"]["git_commit"]
+    commit = f"written by suite commit {commit}" if commit else "its suite commit is not recorded"   # outside git
     cases = {"neuron._target_": ("snn_methods.neurons.NoSuchNeuron", CheckpointError,
                                  "_target_ 'snn_methods.neurons.NoSuchNeuron' cannot be imported here"),
              "method.rule._target_": ("snn_methods.rules.NoSuchRule", CheckpointError, "'snn_methods.rules.NoSuchRule'"),

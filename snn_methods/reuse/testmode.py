@@ -261,7 +261,8 @@ def _build(cfg: DictConfig, source: Source, applied: list[str]) -> Any:
 
     if source.kind != "checkpoint":   # a plain state_dict: the current config, whose errors speak for themselves
         return build(cfg)
-    commit = (source.payload.get("versions") or {}).get("git_commit") or "unknown"
+    commit = (source.payload.get("versions") or {}).get("git_commit")
+    written = f"written by suite commit {commit}" if commit else "its suite commit is not recorded"
     origin = f"the config rebuilt from ckpt={source.path}" + (f" with {', '.join(applied)}" if applied else "")
     try:
         return build(cfg)
@@ -269,11 +270,11 @@ def _build(cfg: DictConfig, source: Source, applied: list[str]) -> Any:
         found = re.search(r"Error locating target '([^']+)'", str(e))
         why = (f"its _target_ '{found.group(1)}' cannot be imported here" if found
                else (str(e).splitlines() or [type(e).__name__])[0])
-        raise CheckpointError(f"ckpt={source.path} cannot be rebuilt by this installation of the suite: {why}; "
-                              f"the checkpoint was written by suite commit {commit}: evaluate it with that "
-                              f"version, or install the package that provides it") from None
+        raise CheckpointError(f"ckpt={source.path} cannot be rebuilt by this installation of the suite: {why} "
+                              f"(the checkpoint: {written}); evaluate it with the suite version that wrote it, "
+                              f"or install the package that provides it") from None
     except ConfigError as e:
-        raise ConfigError(f"{e} (in {origin}; written by suite commit {commit})") from None
+        raise ConfigError(f"{e} (in {origin}; {written})") from None
 
 
 def run_test(current: DictConfig, overrides: Sequence[str], run_dir: str | Path | None = None) -> dict:
