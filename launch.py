@@ -4,6 +4,7 @@ Examples:
     python launch.py                                   # BPTT LIF MLP on the bundled digits data set
     python launch.py method=bptt model=mnist_fc800 dataset=mnist
     python launch.py -m seed=0,1 T=4,8                 # four runs, one results.json each
+    python launch.py mode=test ckpt=runs/DATE/TIME T=8  # evaluate a trained run at T=8: eval.json, no training
 A bad config value or a missing data set ends the run with one line saying what to change (exit status 2).
 """
 from __future__ import annotations
@@ -42,16 +43,18 @@ def main(cfg: DictConfig) -> float | None:
     from snn_methods import run
     from snn_methods.errors import TrainingDiverged, UserError
     from snn_methods.results import lookup
+    from snn_methods.reuse import run_test
 
+    test = cfg.get("mode") == "test"   # evaluate ckpt, write eval.json (snn_methods/reuse/testmode.py)
     try:
-        results = run(cfg)
+        results = run_test(cfg, HydraConfig.get().overrides.task) if test else run(cfg)
     except UserError as e:
         if HydraConfig.get().mode.name == "MULTIRUN":  # let the launcher record this job as failed, go on
             log.error("%s", e)
             raise
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1 if isinstance(e, TrainingDiverged) else 2)
-    value = lookup(results, cfg.objective)
+    value = lookup(results, "final.acc" if test else cfg.objective)
     return float(value) if value is not None else None
 
 

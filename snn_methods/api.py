@@ -18,6 +18,7 @@ from snn_methods.engine import checkpoint, hardware
 from snn_methods.engine.precision import Precision
 from snn_methods.errors import CheckpointError, UserError
 from snn_methods.neurons import NeuronFactory
+from snn_methods.reuse.loading import load_and_prepare
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def build(cfg: DictConfig) -> Experiment:
     model = _instantiate(cfg.model, neuron=neuron, num_classes=data.num_classes, input_shape=list(data.input_shape))
     model.to(device)
     pruning = _instantiate(cfg.pruning)
-    pruning.prepare_model(model)
+    load_and_prepare(model, pruning, cfg)   # init_from's weights first, then pruning.prepare_model (reuse/loading.py)
     optimizer = pruning.make_optimizer(model, _instantiate(cfg.optimizer))
     limit = cfg.train.limit_train_batches
     steps_per_epoch = len(data.train) if limit is None else min(limit, len(data.train))
@@ -152,6 +153,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     from snn_methods.engine.loop import fit
     from snn_methods.loggers import LoggerGroup
 
+    if cfg.get("mode", "train") == "test":
+        raise UserError("mode=test evaluates a checkpoint without training: use `launch.py mode=test ckpt=PATH` "
+                        "or snn_methods.reuse.evaluate_checkpoint(PATH, overrides)")
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     default_dir, meta = _default_run_dir()

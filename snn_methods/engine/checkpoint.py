@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -40,11 +41,27 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"checkpoint {path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0]}); "
-                              f"it may be truncated or not a checkpoint of this suite") from None
+        raise CheckpointError(f"checkpoint {path} cannot be read: {unreadable_reason(e)}") from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(payload).__name__}, not a checkpoint dictionary")
     return payload
+
+
+def unreadable_reason(error: Exception) -> str:
+    """Why torch.load(weights_only=True) refused a file, in one line that never advises weights_only=False."""
+    text = str(error)
+    found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", text)
+    if found:   # a pickled class or function: loading it could run the file's code
+        return (f"it holds a pickled Python object ({found.group(1)}), e.g. a whole model saved with "
+                f"torch.save(model), and unpickling it could run code from the file; from trusted code, re-save "
+                f"its weights with torch.save(model.state_dict(), PATH)")
+    if isinstance(error, EOFError):
+        return "the file ends early (empty or truncated); copy or save it again"
+    detail = next((line.strip() for line in text.splitlines() if line.strip()
+                   and "weights_only" not in line and "Weights only" not in line
+                   and not line.lstrip().startswith(("Please file", "Check the documentation"))), "")
+    return (f"it is truncated, corrupt or not a PyTorch file ({type(error).__name__}"
+            + (f": {detail.split('. ')[0][:160]}" if detail else "") + "); copy or save it again")
 
 
 def rng_state() -> dict:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 import torch
+from omegaconf import OmegaConf
 from spikingjelly.activation_based import functional
 
 from snn_methods.engine import checkpoint
@@ -141,7 +142,9 @@ def checkpoint_payload(exp: "Experiment", state: TrainState, record: dict) -> di
             "precision": exp.precision.state_dict(), "rng": checkpoint.rng_state(),
             "callbacks": {name: cb.state_dict() for name, cb in exp.callbacks.items()},
             "history": state.history, "best": state.best, "wall_time_s": state.wall_time_s,
-            "config": exp.config_dict(), "data": exp.data.info, "metrics": record, "versions": exp.versions}
+            "config": exp.config_dict(), "data": exp.data.info, "metrics": record, "versions": exp.versions,
+            # ${...} kept: mode=test re-resolves it (a T override reaches encoder.T, $SNN_DATA is this machine's)
+            "config_unresolved": OmegaConf.to_container(exp.cfg, resolve=False)}
 
 
 def restore(exp: "Experiment", payload: dict) -> TrainState:

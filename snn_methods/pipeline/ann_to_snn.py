@@ -9,11 +9,12 @@ import torch
 import torch.nn as nn
 from omegaconf import OmegaConf
 
-from snn_methods.engine import checkpoint
 from snn_methods.engine.callbacks import Callback
 from snn_methods.errors import CheckpointError
 from snn_methods.neurons import spiking_neurons
 from snn_methods.pipeline.calibrate import read_thresholds
+from snn_methods.reuse.loading import match
+from snn_methods.reuse.source import read
 
 if TYPE_CHECKING:
     from snn_methods.api import Experiment
@@ -27,15 +28,10 @@ def _first(items: list, n: int = 3) -> str:
 
 
 def read_ann_weights(path: str | Path) -> tuple[dict, dict | None]:
-    """(state dict, the model config it was trained with, or None) from a suite checkpoint (`model`, `config`),
-    or from a plain {"state_dict": ...} file such as the original's (a DataParallel "module." prefix is dropped)."""
-    payload = checkpoint.load(Path(path))
-    if isinstance(payload.get("model"), dict):
-        return payload["model"], (payload.get("config") or {}).get("model")
-    if isinstance(payload.get("state_dict"), dict):
-        return {k.removeprefix("module."): v for k, v in payload["state_dict"].items()}, None
-    raise CheckpointError(f"{path} holds no model weights (keys: {_first(sorted(map(str, payload)))}): "
-                          f"give the last.pt of a stage=ann run")
+    """(state dict, the model config it was trained with, or None) from a suite checkpoint or a plain state_dict
+    file such as the original's {"state_dict": ...} (wrapper prefixes dropped): the suite's one reader."""
+    source = read(path, what="pipeline.ann_checkpoint")
+    return source.state, (source.config or {}).get("model")
 
 
 def load_ann_weights(model: nn.Module, path: str | Path, model_cfg: dict) -> None:
@@ -50,17 +46,15 @@ def load_ann_weights(model: nn.Module, path: str | Path, model_cfg: dict) -> Non
     if spiking:
         raise CheckpointError(f"{path} holds spiking thresholds ({_first(spiking)}): it is an SNN checkpoint, "
                               f"not the ANN's")
-    own = model.state_dict()
-    missing = [k for k in own if k not in state and k.rsplit(".", 1)[-1] != THRESHOLD]
-    unexpected = [k for k in state if k not in own]
-    resized = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in state
-               if k in own and state[k].shape != own[k].shape]
-    if missing or unexpected or resized:
+    found = match(model, state)
+    missing = [k for k in found.missing if k.rsplit(".", 1)[-1] != THRESHOLD]   # the SNN's own thresholds stay
+    resized = [f"{k} {a} vs {b}" for k, a, b in found.mismatched]
+    if missing or found.unexpected or resized:
         problems = [f"{what}: {_first(keys)}" for what, keys in
-                    (("missing", missing), ("unexpected", unexpected), ("other shapes", resized)) if keys]
+                    (("missing", missing), ("unexpected", found.unexpected), ("other shapes", resized)) if keys]
         raise CheckpointError(f"{path} does not fit model {model_cfg.get('name')} ({'; '.join(problems)}): "
                               f"it comes from another architecture")
-    model.load_state_dict(state, strict=False)
+    model.load_state_dict({k: state[k] for k in found.loaded}, strict=False)
 
 
 def assign_thresholds(model: nn.Module, record: dict, model_cfg: dict, source: str = "thresholds") -> dict[str, float]:
