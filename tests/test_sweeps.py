@@ -84,6 +84,7 @@ def _results(root):
     return {p.parent.name: json.loads(p.read_text()) for p in root.rglob("results.json")}
 
 
+@pytest.mark.slow
 def test_a_relaunched_sweep_skips_finished_jobs_and_resumes_the_rest(launch, tmp_path):
     args = ["-m", "sweep=timesteps", "debug=tiny", "T=1,2", "seed=0", "hydra.sweep.dir=sweep"]
     first = launch(*args)

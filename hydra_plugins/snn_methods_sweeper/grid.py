@@ -11,9 +11,11 @@ plus two things.
    gives 3 x (2 + 2) = 12 jobs. The command line wins over both (as for Hydra's params); a key that some
    blocks sweep (pruning.alpha above) is replaced in those blocks only.
 2. **Finished jobs are skipped** (`skip_finished`, default true). Every job's directory is computed as the
-   launcher would (`hydra.sweep.dir`/`hydra.sweep.subdir`); a job whose directory already holds a complete
-   results.json is not launched again, and the others keep their directories (so re-running a sweep with a
-   fixed `hydra.sweep.dir=...` after a crash launches only the unfinished jobs, which resume from last.pt).
+   launcher would (`hydra.sweep.dir`/`hydra.sweep.subdir`) and given to it; a job whose directory already
+   holds a complete results.json is not launched again, and the others keep their directories (so re-running
+   a sweep with a fixed `hydra.sweep.dir=...` after a crash launches only the unfinished jobs, which resume
+   from last.pt). Directory names leave out the sub-keys of `exclude_keys` too (hardware.num_threads, like
+   hardware), and a group override's '/' becomes '.' (no nested directories).
 
 Every job is composed before anything is launched (as Hydra's basic sweeper does), so a sweep naming an
 option that does not exist fails before the first SLURM job is queued.
@@ -92,6 +94,8 @@ class GridSweeper(BasicSweeper):
         cfg: DictConfig = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
         with open_dict(cfg.hydra.job):
             cfg.hydra.job.num = num
+            # a group override (neuron/surrogate=sigmoid) would otherwise nest the directory
+            cfg.hydra.job.override_dirname = str(cfg.hydra.job.override_dirname).replace("/", ".")
         subdir = str(OmegaConf.select(cfg, "hydra.sweep.subdir"))
         return Path(str(cfg.hydra.sweep.dir)) / subdir, subdir
 

@@ -67,7 +67,8 @@ class Group:
         names = [_name(k) for k, _ in self.settings]
         short = [n.split(".")[-1] if [m.split(".")[-1] for m in names].count(n.split(".")[-1]) == 1 else n
                  for n in names]
-        return " ".join([self.method, f"T={self.T}"] + [f"{n}={_fmt(v)}" for n, (_, v) in zip(short, self.settings)])
+        return " ".join([self.method, f"T={self.T}"] + [f"{n}={_fmt(v)}" for n, (_, v) in zip(short, self.settings)
+                                                         if v is not None])
 
     def values(self, name: str) -> list[float]:
         return [v for v in (r.metric(name) for r in self.runs) if isinstance(v, (int, float)) and math.isfinite(v)]

@@ -16,9 +16,10 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; 
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 1em 0; }
 th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; white-space: nowrap; }
+th { white-space: normal; vertical-align: bottom; } .wide { overflow-x: auto; }
 th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 tr:nth-child(even) td { background: #fafafa; }
-.figs { display: flex; flex-wrap: wrap; gap: 1em; } .figs img { max-width: 100%; width: 580px; }
+.figs { display: flex; flex-wrap: wrap; gap: 1em; } .figs img { max-width: 100%; height: 380px; }
 .note { color: #666; font-size: 0.85em; }
 """
 
@@ -45,7 +46,7 @@ def table_html(groups: Sequence[Group]) -> str:
     rows = []
     for g in groups:
         cells = [f'<td class="l">{html.escape(g.method)}</td>', f"<td>{g.T}</td>"]
-        cells += [f'<td class="l">{html.escape(_fmt(v))}</td>' for _, v in g.settings]
+        cells += [f'<td class="l">{"-" if v is None else html.escape(_fmt(v))}</td>' for _, v in g.settings]
         cells += [f"<td>{len(g.runs)}</td>",
                   f"<td>{_pct(g.mean('test_acc'), g.std('test_acc'))}</td>",
                   f"<td>{_pct(g.mean('test_acc_at_best_val'), g.std('test_acc_at_best_val'))}</td>",
@@ -56,7 +57,7 @@ def table_html(groups: Sequence[Group]) -> str:
                   f"<td>{_num(g.mean('wall_time_s'))}</td>"]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     header = "".join(f'<th class="{"l" if i < 2 + len(setting_names) else ""}">{h}</th>' for i, h in enumerate(head))
-    return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
+    return f"<div class='wide'><table><tr>{header}</tr>{''.join(rows)}</table></div>"
 
 
 def figures(title: str, groups: Sequence[Group]) -> list[tuple[str, bytes]]:

@@ -42,17 +42,29 @@ def _series(groups: Sequence[Group], x: Callable[[Group], float | None], line: C
     return {k: sorted(v) for k, v in sorted(lines.items())}
 
 
-def _line_plot(title: str, xlabel: str, lines: dict, log_x: bool = False) -> bytes:
+def _line_plot(title: str, xlabel: str, lines: dict, log_x: bool = False, ticks_at_data: bool = False) -> bytes:
     fig, ax = _figure(title)
     for label, points in lines.items():
         xs, ys, es = zip(*points)
         ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label)
     if log_x:
         ax.set_xscale("log")
+    if ticks_at_data:   # T = 1, 2, 4, 8 or widths 0.5 ... 10: label the values themselves, not powers of ten
+        from matplotlib.ticker import NullFormatter, NullLocator
+
+        values = sorted({p[0] for pts in lines.values() for p in pts})
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(values, [f"{v:g}" for v in values])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ACC)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return _png(fig)
+
+
+def _with_several_points(lines: dict) -> dict:
+    """Lines along a swept axis: a setting measured at one value of it only says nothing about the trend."""
+    return {label: points for label, points in lines.items() if len({p[0] for p in points}) > 1}
 
 
 def _others(g: Group, drop: str) -> str:
@@ -69,35 +81,40 @@ def accuracy_vs_connectivity(title: str, groups: Sequence[Group]) -> bytes | Non
 
 
 def accuracy_vs_timesteps(title: str, groups: Sequence[Group]) -> bytes | None:
-    lines = _series(groups, lambda g: g.T, lambda g: _others(g, "T"))
-    if len({p[0] for pts in lines.values() for p in pts}) < 2:
+    lines = _with_several_points(_series(groups, lambda g: g.T, lambda g: _others(g, "T")))
+    if not lines:
         return None
-    return _line_plot(title, "time steps T (log)", lines, log_x=True)
+    return _line_plot(title, "time steps T (log scale)", lines, log_x=True, ticks_at_data=True)
 
 
 def accuracy_vs_surrogate_width(title: str, groups: Sequence[Group]) -> bytes | None:
     def others(g: Group) -> str:   # the width's own knobs are what the x axis shows
         return " ".join(p for p in g.label.split(" ") if not p.startswith(("width=", "alpha=")))
-    lines = _series(groups, lambda g: g.surrogate_width, others)
-    if len({p[0] for pts in lines.values() for p in pts}) < 2:
+    lines = _with_several_points(_series(groups, lambda g: g.surrogate_width, others))
+    if not lines:
         return None
-    return _line_plot(title, "surrogate width (neuron.width, or 1 / neuron.surrogate.alpha; log)", lines, log_x=True)
+    return _line_plot(title, "surrogate width (neuron.width, or 1 / neuron.surrogate.alpha; log scale)", lines,
+                      log_x=True, ticks_at_data=True)
 
 
 def training_curves(title: str, groups: Sequence[Group], key: str = "val_acc", most: int = 12) -> bytes | None:
-    """Validation accuracy per epoch, mean over the seeds (band: +- std); the `most` best groups."""
+    """Validation accuracy per epoch, mean over the seeds (band: +- std); the `most` best settings."""
     curves = [(g, *g.curve(key)) for g in groups]
     curves = [c for c in curves if len(c[1]) > 1]
     if not curves:
         return None
     curves.sort(key=lambda c: -(c[2][-1]))
     fig, ax = _figure(title)
+    fig.set_size_inches(8.6, 4.2)
     for g, epochs, means, stds in curves[:most]:
         ys = [100 * m for m in means]
         ax.plot(epochs, ys, label=g.label)
         ax.fill_between(epochs, [y - 100 * s for y, s in zip(ys, stds)], [y + 100 * s for y, s in zip(ys, stds)],
                         alpha=0.15)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{key.replace('_acc', '')} accuracy (%)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return _png(fig)
