@@ -78,9 +78,10 @@ def _wait_for(predicate, timeout: float, what: str):
 
 
 def _job_ids(sweep: Path) -> list[str]:
-    """The SLURM ids of the sweep's jobs (ARRAY_TASK, or a plain id for a sweep of one), from submitit's folder."""
+    """The SLURM ids of the sweep's jobs (ARRAY_TASK), from submitit's folder: one folder per job holding its
+    <id>_submitted.pkl (the array's own folder holds only the sbatch script)."""
     folder = sweep / ".submitit"
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.replace("_", "").isdigit()) \
+    return sorted(p.name for p in folder.iterdir() if (p / f"{p.name}_submitted.pkl").is_file()) \
         if folder.is_dir() else []
 
 
