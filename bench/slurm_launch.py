@@ -28,8 +28,9 @@ def _stamp(line: str) -> float | None:
     return dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp() if m else None
 
 
-def _first_training(sweep: Path) -> float | None:
-    times = [_stamp(line) for log in sweep.glob("*/launch.log") for line in log.read_text().splitlines()
+def _first_training(sweep: Path, pattern: str = "*/launch.log") -> float | None:
+    """When the first job of the sweep (or, with pattern="launch.log", the run in `sweep`) started training."""
+    times = [_stamp(line) for log in sweep.glob(pattern) for line in log.read_text().splitlines()
              if "training epochs" in line]
     return min((t for t in times if t), default=None)
 
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
     array_id = next(p.name for p in (sweep / ".submitit").iterdir() if p.is_dir()).split("_")[0]
     jobs = _sacct(array_id)
     by_seed = {r["seed"]: r for r in results.values() if r}
-    overhead, queue, train = [], [], []
+    overhead, queue, train, startup, teardown = [], [], [], [], []
     for name, job in jobs.items():
         task = int(name.split("_")[1]) if "_" in name else 0
         res = by_seed.get(task)
@@ -89,6 +90,11 @@ def main(argv: list[str] | None = None) -> dict:
         queue.append(job["start"] - job["submit"])
         train.append(res["wall_time_s"])
         overhead.append(job["end"] - job["start"] - res["wall_time_s"])
+        stamps = [t for t in map(_stamp, (Path(res["run_dir"]) / "launch.log").read_text().splitlines()) if t]
+        started = _first_training(Path(res["run_dir"]), "launch.log")   # job start -> training: interpreter, imports, build
+        if started and stamps:
+            startup.append(started - job["start"])
+            teardown.append(job["end"] - stamps[-1])         # results written -> SLURM marks the job ended
     figures = {
         "jobs": args.jobs, "complete_results": complete, "states": sorted({j["state"] for j in jobs.values()}),
         "launch_to_first_training_s": None if first is None else first - t0,
@@ -97,6 +103,9 @@ def main(argv: list[str] | None = None) -> dict:
         "per_job_overhead_s_min_max": (min(overhead), max(overhead)),
         "per_job_training_s_median": statistics.median(train),
         "per_job_queue_wait_s_median": statistics.median(queue),
+        "per_job_startup_s_median": statistics.median(startup) if startup else None,
+        "per_job_teardown_s_median": statistics.median(teardown) if teardown else None,
+        "first_submit_s": min(j["submit"] for j in jobs.values()) - t0,
     }
     print(f"{args.jobs} jobs as one array ({array_id}): {complete} complete results.json, SLURM states {figures['states']}")
     print(f"launch -> first job training : {figures['launch_to_first_training_s']:.1f} s")
@@ -104,6 +113,11 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"per job: overhead (run time - training) median {figures['per_job_overhead_s_median']:.1f} s "
           f"(min {min(overhead):.1f}, max {max(overhead):.1f}); training median {statistics.median(train):.2f} s; "
           f"queue wait median {statistics.median(queue):.0f} s (sacct, 1 s resolution)")
+    if startup:
+        print(f"  overhead = job start -> training (interpreter, imports, unpickling, build) median "
+              f"{statistics.median(startup):.1f} s + results written -> SLURM job end median "
+              f"{statistics.median(teardown):.1f} s; launch -> array submitted {figures['first_submit_s']:.1f} s "
+              f"(composing every job first)")
     (sweep.parent / "figures.json").write_text(json.dumps(figures, indent=1))
     return figures
 
