@@ -106,9 +106,9 @@ def training_curves(title: str, groups: Sequence[Group], key: str = "val_acc", m
     curves.sort(key=lambda c: -(c[2][-1]))
     fig, ax = _figure(title)
     fig.set_size_inches(8.6, 4.2)
-    for g, epochs, means, stds in curves[:most]:
+    for i, (g, epochs, means, stds) in enumerate(curves[:most]):
         ys = [100 * m for m in means]
-        ax.plot(epochs, ys, label=g.label)
+        ax.plot(epochs, ys, label=g.label, linestyle=("-", "--")[i // 10 % 2])   # 10 colours, then dashed
         ax.fill_between(epochs, [y - 100 * s for y, s in zip(ys, stds)], [y + 100 * s for y, s in zip(ys, stds)],
                         alpha=0.15)
     from matplotlib.ticker import MaxNLocator
