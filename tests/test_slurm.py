@@ -103,9 +103,12 @@ def test_two_by_two_multirun_runs_as_one_job_array(partition, launch, tmp_path):
     assert all(is_complete(r) for r in results.values())
     jobs = _job_ids(tmp_path / "sweep")
     assert len(jobs) == 4 and len({j.split("_")[0] for j in jobs}) == 1, jobs     # one array
-    states = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "State", "-j", jobs[0].split("_")[0]],
-                            capture_output=True, text=True).stdout.split()
-    assert states.count("COMPLETED") == 4, states
+    def states() -> list[str]:
+        return subprocess.run(["sacct", "-X", "-n", "-P", "-o", "State", "-j", jobs[0].split("_")[0]],
+                              capture_output=True, text=True).stdout.split()
+
+    # submitit has the results once the Python job returns; SLURM ends the job seconds later (step teardown)
+    _wait_for(lambda: states().count("COMPLETED") == 4, 120, "4 COMPLETED jobs in sacct")
 
 
 # about 1 s of CPU per epoch: long enough to be stopped mid-run after the first checkpoint
