@@ -123,7 +123,9 @@ def test_job_killed_by_scancel_resumes_when_the_sweep_is_launched_again(partitio
     first = Launch(tmp_path, args)
     run_dir = _wait_for(lambda: next((p.parent for p in sweep.glob("*/last.pt")), None), 600, "the first last.pt")
     job = _wait_for(lambda: _job_ids(sweep), 60, "the job id")[0]
-    subprocess.run(["scancel", job], check=True)
+    # killed outright (as an OOM kill or a node failure would): a plain scancel sends SIGTERM, which submitit
+    # ignores, and SIGKILL only KillWait (5 s here) later -- a fast job can finish in between
+    subprocess.run(["scancel", "--signal=KILL", "--full", job], check=True)
     assert first.wait(timeout=300) != 0, first.output()      # the sweep reports the killed job
     assert not (run_dir / "results.json").exists()
     from snn_methods.engine import checkpoint
