@@ -111,8 +111,9 @@ def test_two_by_two_multirun_runs_as_one_job_array(partition, launch, tmp_path):
     _wait_for(lambda: states().count("COMPLETED") == 4, 120, "4 COMPLETED jobs in sacct")
 
 
-# about 1 s of CPU per epoch: long enough to be stopped mid-run after the first checkpoint
-EPOCHS = 12
+# 0.15-0.5 s per epoch on 2 cores (idle to heavily loaded): 23 epochs left after the first checkpoint, so the
+# signal or the kill sent then lands mid-run however fast the machine is
+EPOCHS = 24
 LONG = [f"epochs={EPOCHS}", "train.limit_train_batches=20", "train.limit_eval_batches=1", "T=16", "model.hidden=[1024]",
         "neuron.v_threshold=0.5", "logger=none", "train.progress=false"]
 
