@@ -10,6 +10,7 @@ A bad config value or a missing data set ends the run with one line saying what 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -27,6 +28,8 @@ def check_group_choices(argv: list[str]) -> str | None:
         if arg.startswith("-") or "=" not in arg:
             continue
         key, value = arg.split("=", 1)
+        if key.startswith("+") and key.lstrip("+") in _default_groups():
+            return f"{key.lstrip('+')} is already in the defaults list: write {key.lstrip('+')}={value} (without +)"
         key = key.lstrip("+~")
         group = CONF / key
         if "@" in key or "(" in value or not group.is_dir():
@@ -38,22 +41,35 @@ def check_group_choices(argv: list[str]) -> str | None:
     return None
 
 
+def _default_groups() -> set[str]:
+    import yaml
+
+    entries = yaml.safe_load((CONF / "config.yaml").read_text()).get("defaults", [])
+    return {str(k).split()[-1] for e in entries if isinstance(e, dict) for k in e}
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     from snn_methods import run
+    from snn_methods.engine.preemption import Preempted
     from snn_methods.errors import TrainingDiverged, UserError
     from snn_methods.results import lookup
     from snn_methods.reuse import run_test
 
     test = cfg.get("mode") == "test"   # evaluate ckpt, write eval.json (snn_methods/reuse/testmode.py)
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode.name == "RUN" and "submitit" in str(hydra_cfg.launcher.get("_target_")):
+        print(f"error: hardware={hydra_cfg.runtime.choices.get('hardware')} sends jobs to SLURM / submitit through "
+              f"Hydra's launcher, which only multiruns use: add -m (one job is a sweep of one)", file=sys.stderr)
+        sys.exit(2)
     try:
-        results = run_test(cfg, HydraConfig.get().overrides.task) if test else run(cfg)
+        results = run_test(cfg, hydra_cfg.overrides.task) if test else run(cfg)
     except UserError as e:
-        if HydraConfig.get().mode.name == "MULTIRUN":  # let the launcher record this job as failed, go on
+        if hydra_cfg.mode.name == "MULTIRUN":  # let the launcher record this job as failed, go on
             log.error("%s", e)
             raise
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1 if isinstance(e, TrainingDiverged) else 2)
+        print(f"{'stopped' if isinstance(e, Preempted) else 'error'}: {e}", file=sys.stderr)
+        sys.exit(1 if isinstance(e, TrainingDiverged) else 3 if isinstance(e, Preempted) else 2)
     value = lookup(results, "final.acc" if test else cfg.objective)
     return float(value) if value is not None else None
 
@@ -63,4 +79,6 @@ if __name__ == "__main__":
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
+    # jobs that a launcher starts in new processes (submitit, SLURM) import snn_methods from this checkout too
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(CONF.parent), os.environ.get("PYTHONPATH")) if p)
     main()

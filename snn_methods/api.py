@@ -14,7 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 from snn_methods import results as results_io
 from snn_methods.config import compose, validate
 from snn_methods.data import DataBundle, LoaderSettings
-from snn_methods.engine import checkpoint, hardware
+from snn_methods.engine import checkpoint, distributed, hardware
+from snn_methods.engine.distributed import Distributed
 from snn_methods.engine.precision import Precision
 from snn_methods.errors import CheckpointError, UserError
 from snn_methods.neurons import NeuronFactory
@@ -47,6 +48,8 @@ class Experiment:
     precision: Precision
     versions: dict
     callbacks: dict = dataclasses.field(default_factory=dict)   # name -> engine Callback
+    dist: Distributed = dataclasses.field(default_factory=Distributed)   # rank / world size (DDP), or one process
+    train_model: nn.Module | None = None     # what the gradient rule calls: DDP around `model` (None: `model`)
 
     def config_dict(self) -> dict:
         return OmegaConf.to_container(self.cfg, resolve=True)
@@ -73,12 +76,14 @@ def build(cfg: DictConfig) -> Experiment:
     validate(cfg)
     hw = cfg.hardware
     device = hardware.resolve_device(hw.device)
+    dist, device = distributed.setup(hw, device)
     hardware.configure(device, deterministic=cfg.deterministic, cudnn_benchmark=hw.cudnn_benchmark,
                        num_threads=hw.num_threads)
     hardware.seed_everything(cfg.seed)
     pin = device.type == "cuda" if hw.pin_memory == "auto" else bool(hw.pin_memory)
     data = _instantiate(cfg.dataset, _partial_=True)(
-        loader=LoaderSettings(batch_size=cfg.batch_size, seed=cfg.seed, pin_memory=pin))
+        loader=LoaderSettings(batch_size=distributed.per_process_batch(cfg.batch_size, dist), seed=cfg.seed,
+                              pin_memory=pin, rank=dist.rank, world_size=dist.world_size))
     neuron = NeuronFactory(cfg.neuron)
     model = _instantiate(cfg.model, neuron=neuron, num_classes=data.num_classes, input_shape=list(data.input_shape))
     model.to(device)
@@ -92,7 +97,8 @@ def build(cfg: DictConfig) -> Experiment:
                       optimizer=optimizer, scheduler=scheduler, rule=_instantiate(cfg.method.rule),
                       encoder=_instantiate(cfg.encoder, temporal=data.temporal), loss_fn=_instantiate(cfg.loss),
                       precision=Precision(device, hw.amp, hw.amp_dtype), versions=results_io.versions(),
-                      callbacks={name: _instantiate(node) for name, node in (cfg.get("callbacks") or {}).items()})
+                      callbacks={name: _instantiate(node) for name, node in (cfg.get("callbacks") or {}).items()},
+                      dist=dist, train_model=dist.wrap(model, device, hw.get("find_unused_parameters", False)))
 
 
 def _first_difference(old: Any, new: Any, path: str = "") -> tuple[str, Any, Any] | None:
@@ -122,7 +128,7 @@ def _default_run_dir() -> tuple[Path, dict]:
 
     if HydraConfig.initialized():
         hc = HydraConfig.get()
-        sweep = Path(hc.sweep.dir).name if hc.mode.name == "MULTIRUN" else None
+        sweep = str(hc.sweep.dir) if hc.mode.name == "MULTIRUN" else None   # e.g. multirun/sparsity: W&B's group
         return Path(hc.runtime.output_dir), {"sweep": sweep}
     return Path("runs") / "api" / time.strftime("%Y-%m-%d_%H-%M-%S"), {"sweep": None}
 
@@ -143,14 +149,24 @@ def _resume_point(resume: str, run_dir: Path) -> tuple[Path, Path | None]:
 
 
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
-    """Train (or continue) the run described by `cfg`; write results.json and return its content."""
+    """Train (or continue) the run described by `cfg`; write results.json and return its content.
+    Under DDP every process calls it; rank 0 chooses the run directory and writes every file."""
     if cfg.get("pipeline") is not None:   # a multi-stage recipe: its runner calls run() once per stage
         from snn_methods.pipeline import run_stages
 
         return run_stages(cfg, run_dir)
+    dist, _ = distributed.setup(cfg.hardware, hardware.resolve_device(cfg.hardware.device))
+    try:
+        return _run(cfg, run_dir, dist)
+    finally:
+        dist.close()
+
+
+def _run(cfg: DictConfig, run_dir: str | Path | None, dist: Distributed) -> dict:
     from hydra.utils import instantiate
 
     from snn_methods.engine.loop import fit
+    from snn_methods.engine.preemption import StopRequest, StopTraining
     from snn_methods.loggers import LoggerGroup
 
     if cfg.get("mode", "train") == "test":
@@ -158,9 +174,12 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
                         "or snn_methods.reuse.evaluate_checkpoint(PATH, overrides)")
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if not dist.is_main:   # the other ranks log only warnings (they share rank 0's log file)
+        logging.getLogger("snn_methods").setLevel(logging.WARNING)
     default_dir, meta = _default_run_dir()
-    run_dir, ckpt = _resume_point(cfg.resume, Path(run_dir) if run_dir else default_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir, ckpt = dist.broadcast(_resume_point(cfg.resume, Path(run_dir) if run_dir else default_dir))
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     current = OmegaConf.to_container(cfg, resolve=True)
 
     done = results_io.read(run_dir / "results.json")
@@ -174,20 +193,27 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         _check_same_run(payload.get("config", {}), current, ckpt)
 
     exp = build(cfg)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    loggers = LoggerGroup(instantiate(node) for node in (cfg.logger.loggers or {}).values())
+    if dist.is_main:
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    loggers = LoggerGroup(instantiate(node) for node in (cfg.logger.loggers or {}).values() if dist.is_main)
     meta.update(method=cfg.method.name, model=cfg.model.name, dataset=cfg.dataset.name, seed=cfg.seed,
                 name=run_dir.name if meta["sweep"] else f"{cfg.method.name}-{cfg.model.name}-{run_dir.name}")
     success = False
     loggers.start(run_dir, current, meta)
-    try:
-        results = fit(exp, run_dir, loggers, payload)
-        results["run_dir"] = str(run_dir)
-        results_io.write(run_dir / "results.json", results)
-        loggers.log_summary(results)
-        success = True
-        log.info("test accuracy %.4f (val %.4f), connectivity %s, results in %s", results["final"]["test_acc"],
-                 results["final"]["val_acc"], results["final"]["connectivity"], run_dir / "results.json")
-        return results
-    finally:
-        loggers.close(success)
+    with StopRequest() as stop:
+        try:
+            results = fit(exp, run_dir, loggers, payload, stop)
+            results["run_dir"] = str(run_dir)
+            if dist.is_main:
+                results_io.write(run_dir / "results.json", results)
+            loggers.log_summary(results)
+            success = True
+            log.info("test accuracy %.4f (val %.4f), connectivity %s, results in %s", results["final"]["test_acc"],
+                     results["final"]["val_acc"], results["final"]["connectivity"], run_dir / "results.json")
+            return results
+        except StopTraining:
+            loggers.close(False)
+            stop.hand_over(str(run_dir))    # submitit requeues the job here; otherwise raises Preempted
+            raise
+        finally:
+            loggers.close(success)

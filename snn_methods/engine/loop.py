@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import logging
 import math
 import sys
@@ -17,6 +18,7 @@ from spikingjelly.activation_based import functional
 
 from snn_methods.engine import checkpoint
 from snn_methods.engine.losses import rate
+from snn_methods.engine.preemption import NEVER, StopRequest, StopTraining
 from snn_methods.errors import TrainingDiverged
 from snn_methods.loggers import Logger
 from snn_methods.metrics import FiringRateProbe, SynOpsProbe, connectivity, peak_memory_mb, reset_peak_memory
@@ -36,6 +38,8 @@ class TrainState:
     best: dict = dataclasses.field(default_factory=lambda: {
         "val_acc": None, "test_acc_at_best_val": None, "epoch": None, "test_acc_max": None, "test_acc_max_epoch": None})
     wall_time_s: float = 0.0
+    batch: int = 0                 # batches done in the current epoch (> 0 only in a checkpoint saved mid-epoch)
+    epoch_sums: dict = dataclasses.field(default_factory=dict)   # that epoch's running sums, over all ranks
 
 
 def _progress(iterable: Iterable, setting: Any, desc: str, total: int | None) -> Iterable:
@@ -52,21 +56,39 @@ def _batches(loader: Any, limit: int | None) -> tuple[Iterable, int]:
     return (batch for i, batch in zip(range(total), loader)), total
 
 
-def train_epoch(exp: "Experiment", state: TrainState, run_dir: Path) -> dict:
-    model, cfg = exp.model, exp.cfg
+def _start_epoch(loader: Any, epoch: int, start: int) -> tuple[Iterable, int]:
+    """Set the loader's epoch; return the epoch's batches from the `start`-th on (a run resumed mid-epoch)
+    and the number of batches of a whole epoch. The suite's loaders skip the done batches without reading them."""
+    if hasattr(loader, "set_epoch"):
+        try:
+            loader.set_epoch(epoch, start_batch=start)
+            return loader, len(loader) + start
+        except TypeError:   # a set_epoch(epoch) without start_batch
+            loader.set_epoch(epoch)
+    return itertools.islice(loader, start, None), len(loader)
+
+
+def train_epoch(exp: "Experiment", state: TrainState, run_dir: Path, stop: StopRequest = NEVER) -> dict:
+    model, cfg, dist = exp.model, exp.cfg, exp.dist
+    net = exp.train_model if exp.train_model is not None else model   # DDP around the model, or the model
     model.train()
-    if hasattr(exp.data.train, "set_epoch"):
-        exp.data.train.set_epoch(state.epoch)
-    batches, total = _batches(exp.data.train, cfg.train.limit_train_batches)
+    loader, per_epoch = _start_epoch(exp.data.train, state.epoch, state.batch)
+    limit = cfg.train.limit_train_batches
+    total = per_epoch if limit is None else min(limit, per_epoch)
+    batches = zip(range(total - state.batch), loader)
+    # sums of the batches this process runs; the part before a mid-epoch restart is over all ranks (rank 0 adds it)
+    carried = state.epoch_sums if dist.is_main else {}
     seen, loss_sum, correct = 0, 0.0, 0
     start = time.perf_counter()
-    for x, y in _progress(batches, cfg.train.progress, f"epoch {state.epoch + 1}/{cfg.epochs}", total):
+    for _, (x, y) in _progress(batches, cfg.train.progress, f"epoch {state.epoch + 1}/{cfg.epochs}",
+                               total - state.batch):
         x, y = x.to(exp.device, non_blocking=True), y.to(exp.device, non_blocking=True)
         functional.reset_net(model)
         exp.optimizer.zero_grad(set_to_none=True)
-        out = exp.rule.step(model, exp.encoder(x), y, exp.loss_fn, exp.precision)
+        out = exp.rule.step(net, exp.encoder(x), y, exp.loss_fn, exp.precision)
         loss = float(out.loss)
-        if not math.isfinite(loss):
+        diverged, stopping = dist.any(not math.isfinite(loss), stop.requested)   # every rank decides alike
+        if diverged:
             last = run_dir / "last.pt"
             kept = f"the last good checkpoint is {last} (epoch {state.epoch})" if last.exists() else "no checkpoint was written yet"
             raise TrainingDiverged(
@@ -74,6 +96,7 @@ def train_epoch(exp: "Experiment", state: TrainState, run_dir: Path) -> dict:
                 f"Lower optimizer.lr or set train.grad_clip=1.0, then continue with resume={run_dir}")
         exp.precision.step(exp.optimizer, model.parameters(), cfg.train.grad_clip)
         state.step += 1
+        state.batch += 1
         exp.pruning.after_step(model, exp.optimizer, state.step)
         for cb in exp.callbacks.values():
             cb.on_step_end(exp, state.step)
@@ -82,10 +105,22 @@ def train_epoch(exp: "Experiment", state: TrainState, run_dir: Path) -> dict:
         seen += y.numel()
         loss_sum += loss * y.numel()
         correct += int((out.logits.argmax(1) == y).sum())
+        if stopping:
+            functional.reset_net(model)
+            sums = dist.sum([seen, loss_sum, correct, time.perf_counter() - start])
+            state.epoch_sums = {**state.epoch_sums, "seen": state.epoch_sums.get("seen", 0) + sums[0],
+                                "loss_sum": state.epoch_sums.get("loss_sum", 0.0) + sums[1],
+                                "correct": state.epoch_sums.get("correct", 0) + sums[2],
+                                "time_s": state.epoch_sums.get("time_s", 0.0) + sums[3] / dist.world_size}
+            raise StopTraining
     functional.reset_net(model)
-    elapsed = time.perf_counter() - start
+    before = state.epoch_sums.get("time_s", 0.0)   # this epoch's training time before a restart
+    elapsed = time.perf_counter() - start + before
+    seen, loss_sum, correct = dist.sum([seen + carried.get("seen", 0), loss_sum + carried.get("loss_sum", 0.0),
+                                        correct + carried.get("correct", 0)])
+    state.batch, state.epoch_sums = 0, {}
     return {"loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1), "samples_per_s": seen / elapsed,
-            "time_s": elapsed}
+            "time_s": elapsed, "time_s_before_restart": before}
 
 
 @torch.no_grad()
@@ -110,7 +145,10 @@ def evaluate(exp: "Experiment", loader: Any, probes: tuple = ()) -> dict:
         correct += int((rate(out).argmax(1) == y).sum())
     functional.reset_net(model)
     model.train(was_training)
-    return {"loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1), "n": seen}
+    seen, loss_sum, correct = exp.dist.sum([seen, loss_sum, correct])   # each rank evaluated its share
+    for probe in probes:
+        exp.dist.sum_counters(probe)
+    return {"loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1), "n": int(seen)}
 
 
 def evaluate_with(exp: "Experiment", loader: Any, probes: tuple) -> dict:
@@ -142,6 +180,7 @@ def checkpoint_payload(exp: "Experiment", state: TrainState, record: dict) -> di
             "precision": exp.precision.state_dict(), "rng": checkpoint.rng_state(),
             "callbacks": {name: cb.state_dict() for name, cb in exp.callbacks.items()},
             "history": state.history, "best": state.best, "wall_time_s": state.wall_time_s,
+            "batch": state.batch, "epoch_sums": state.epoch_sums,
             "config": exp.config_dict(), "data": exp.data.info, "metrics": record, "versions": exp.versions,
             # ${...} kept: mode=test re-resolves it (a T override reaches encoder.T, $SNN_DATA is this machine's)
             "config_unresolved": OmegaConf.to_container(exp.cfg, resolve=False)}
@@ -157,7 +196,8 @@ def restore(exp: "Experiment", payload: dict) -> TrainState:
         cb.load_state_dict((payload.get("callbacks") or {}).get(name) or {})
     checkpoint.set_rng_state(payload["rng"])
     return TrainState(epoch=payload["epoch"], step=payload["step"], history=list(payload["history"]),
-                      best=dict(payload["best"]), wall_time_s=payload["wall_time_s"])
+                      best=dict(payload["best"]), wall_time_s=payload["wall_time_s"],
+                      batch=payload.get("batch", 0), epoch_sums=dict(payload.get("epoch_sums") or {}))
 
 
 def _epoch_line(rec: dict, epochs: int) -> str:
@@ -169,13 +209,17 @@ def _epoch_line(rec: dict, epochs: int) -> str:
             f" | val {pct(rec['val_acc'])} | test {pct(rec.get('test_acc'))}{conn}{fr} | {rec['epoch_time_s']:.1f} s")
 
 
-def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict | None = None) -> dict:
-    """Train for cfg.epochs (continuing from `resume_payload` if given) and return the results dict."""
+def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict | None = None,
+        stop: StopRequest = NEVER) -> dict:
+    """Train for cfg.epochs (continuing from `resume_payload` if given) and return the results dict.
+    When `stop` is requested, last.pt is saved after the current step and StopTraining is raised."""
     cfg = exp.cfg
     state = restore(exp, resume_payload) if resume_payload else TrainState()
     if resume_payload:
-        log.info("resumed from %s at epoch %d (step %d)", run_dir / "last.pt", state.epoch, state.step)
+        log.info("resumed from %s at epoch %d (step %d)%s", run_dir / "last.pt", state.epoch, state.step,
+                 f", batch {state.batch} of the epoch" if state.batch else "")
     reset_peak_memory(exp.device)
+    log.info("training epochs %d-%d in %s", state.epoch + 1, cfg.epochs, run_dir)
     for cb in exp.callbacks.values():
         cb.on_train_start(exp, state.epoch)
     final_probes: tuple = ()
@@ -183,10 +227,16 @@ def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict |
     while state.epoch < cfg.epochs:
         started = time.perf_counter()
         last_epoch = state.epoch == cfg.epochs - 1
-        lr = exp.optimizer.param_groups[0]["lr"]
+        lr = state.epoch_sums.setdefault("lr", exp.optimizer.param_groups[0]["lr"])   # at the epoch's start
         for cb in exp.callbacks.values():
             cb.on_epoch_start(exp, state.epoch)
-        train = train_epoch(exp, state, run_dir)
+        try:
+            train = train_epoch(exp, state, run_dir, stop)
+        except StopTraining:
+            if exp.dist.is_main:
+                checkpoint.save(run_dir / "last.pt", checkpoint_payload(exp, state, {}))
+            log.info("stopped at epoch %d, batch %d: last.pt saved", state.epoch + 1, state.batch)
+            raise
         if exp.scheduler.interval == "epoch":
             exp.scheduler.step()
         rates = FiringRateProbe(exp.model)
@@ -207,12 +257,14 @@ def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict |
         state.epoch += 1
         state.history.append(record)
         improved = _update_best(state, record)
-        record["epoch_time_s"] = time.perf_counter() - started
+        record["epoch_time_s"] = time.perf_counter() - started + train["time_s_before_restart"]
         state.wall_time_s += record["epoch_time_s"]
-        payload = checkpoint_payload(exp, state, record)
-        checkpoint.save(run_dir / "last.pt", payload)
-        if improved:
-            checkpoint.save(run_dir / "best.pt", payload)
+        exp.dist.check_same_parameters(exp.model, record["epoch"])
+        if exp.dist.is_main:
+            payload = checkpoint_payload(exp, state, record)
+            checkpoint.save(run_dir / "last.pt", payload)
+            if improved:
+                checkpoint.save(run_dir / "best.pt", payload)
         log.info(_epoch_line(record, cfg.epochs))
         logger.log_metrics(record, step=record["epoch"])
     if not final_probes:  # the last epoch ran before a restart: measure the final model once more

@@ -23,11 +23,36 @@ def logged_in() -> bool:
         return False
 
 
+def auto_mode() -> str:
+    """offline inside a SLURM job (compute nodes often have no internet: `wandb sync` the run later), else
+    online when logged in, else offline."""
+    if os.environ.get("SLURM_JOB_ID"):
+        return "offline"
+    return "online" if logged_in() else "offline"
+
+
+def drop_foreign_service() -> None:
+    """A WANDB_SERVICE inherited from the submitting process (sbatch exports the environment) points to a
+    wandb-core service that is not running here: every run of the job would fail to start and lose its config
+    and summary. Keep the variable only while the process that started that service is alive on this machine."""
+    token = os.environ.get("WANDB_SERVICE")
+    if not token:
+        return
+    try:
+        pid = int(token.split("-")[1])
+        os.kill(pid, 0)
+    except (IndexError, ValueError, ProcessLookupError):
+        log.info("ignoring WANDB_SERVICE=%s: its service does not run on this machine", token)
+        os.environ.pop("WANDB_SERVICE")
+    except PermissionError:   # alive, another user's: not ours either
+        os.environ.pop("WANDB_SERVICE")
+
+
 class WandbLogger(Logger):
     def __init__(self, project: str = "snn-methods", entity: str | None = None, mode: str = "auto",
                  group: str | None = None, tags: list[str] | tuple[str, ...] = ()):
         self.project, self.entity, self.group, self.tags = project, entity, group, list(tags)
-        self.mode = ("online" if logged_in() else "offline") if mode == "auto" else mode
+        self.mode = auto_mode() if mode == "auto" else mode
         self.run = None
 
     def start(self, run_dir: Path, config: dict, meta: dict) -> None:
@@ -37,6 +62,7 @@ class WandbLogger(Logger):
             log.warning("wandb is not installed: W&B logging is off (pip install wandb)")
             return
         os.environ.setdefault("WANDB_SILENT", "true")
+        drop_foreign_service()
         tags = [t for t in (meta.get("method"), meta.get("model"), meta.get("dataset")) if t] + self.tags
         self.run = wandb.init(project=self.project, entity=self.entity, mode=self.mode, dir=str(run_dir),
                               config=config, group=self.group or meta.get("sweep"), name=meta.get("name"),

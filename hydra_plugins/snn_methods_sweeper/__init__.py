@@ -1,0 +1,1 @@
+"""snn-methods' Hydra sweeper. Hydra only accepts plugins from the `hydra_plugins` namespace package."""
