@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 from typing import Any, Callable
 
 import torch
@@ -63,11 +64,34 @@ class Dynamics:
         return 1.0 - s - (h - self.v_reset) * sg
 
 
+def _sigmoid_derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """alpha sigmoid(alpha x) (1 - sigmoid(alpha x)), with one allocation."""
+    y = (x * alpha).sigmoid_()
+    return y.addcmul_(y, y, value=-1.0).mul_(alpha)
+
+
+def _atan_derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """alpha / (2 (1 + (pi/2 alpha x)^2)), with one allocation."""
+    return (x * (math.pi / 2 * alpha)).square_().add_(1.0).reciprocal_().mul_(alpha / 2)
+
+
+def _fast_derivatives() -> dict[type, Callable[[torch.Tensor, float], torch.Tensor]]:
+    from spikingjelly.activation_based import surrogate
+
+    return {surrogate.Sigmoid: _sigmoid_derivative, surrogate.ATan: _atan_derivative}
+
+
+_FAST = _fast_derivatives()
+
+
 def surrogate_derivative(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """sigma'(x) of a spike function: its `derivative(x)` if it has one, SpikingJelly's static `backward` formula,
-    or else autograd through the function itself."""
+    """sigma'(x) of a spike function: its `derivative(x)` if it has one, a fused formula for SpikingJelly's Sigmoid
+    and ATan (the spike pass computes it for every neuron and step), SpikingJelly's static `backward` formula, or
+    else autograd through the function itself."""
     if hasattr(fn, "derivative"):
         return fn.derivative(x)
+    if type(fn) in _FAST:
+        return _FAST[type(fn)](x, fn.alpha)
     backward = inspect.getattr_static(type(fn), "backward", None)
     params = getattr(fn, "_sg_params", None)
     if isinstance(backward, staticmethod) and isinstance(params, dict):
@@ -153,11 +177,25 @@ class NeuronTrace:
                v_seq: torch.Tensor) -> None:
         """x_seq, s_seq, v_seq: [T', N, ...] input, spikes and potential after reset; v_before: the potential before."""
         d = self.dynamics
-        x_seq, s_seq, v_seq = x_seq.float(), s_seq.float(), v_seq.float()
-        v_prev = v_before.float() if isinstance(v_before, torch.Tensor) else float(v_before)
+        wide = torch.promote_types(x_seq.dtype, torch.float32)      # half-precision spike passes traced in float32
+        x_seq, s_seq, v_seq = x_seq.to(wide), s_seq.to(wide), v_seq.to(wide)
+        v_prev = v_before.to(wide) if isinstance(v_before, torch.Tensor) else float(v_before)
         if self.spike_sum is None:
             self.spike_sum = torch.zeros_like(s_seq[0])
             self.elig_sum = torch.zeros_like(s_seq[0])
+        if d.v_reset is None and d.detach_reset and isinstance(self.dv, float):
+            # the original's case: kappa_t does not depend on the data, so all steps go at once, and the soft reset
+            # V_t = H_t - theta s_t gives H_t - theta = V_t + theta (s_t - 1) without re-charging
+            kappas = []
+            for _ in range(x_seq.shape[0]):
+                self.dv = d.gain + d.leak * self.dv
+                kappas.append(self.dv)
+            above = (v_seq - d.v_threshold).add_(s_seq, alpha=d.v_threshold)
+            sg = surrogate_derivative(d.surrogate, above)
+            self.elig_sum += torch.tensordot(torch.tensor(kappas, dtype=sg.dtype), sg, dims=1)
+            self.spike_sum += s_seq.sum(0)
+            self.steps += x_seq.shape[0]
+            return
         for t in range(x_seq.shape[0]):
             h = d.charge(v_prev, x_seq[t])
             sg = surrogate_derivative(d.surrogate, h - d.v_threshold)
