@@ -138,6 +138,32 @@ def test_eligibility_carries_across_single_step_calls(kind):
     torch.testing.assert_close(steps.spike_sum, whole.spike_sum, rtol=0, atol=0)
 
 
+def test_compat_switch_uses_the_original_sigmoid4_eligibility_whatever_the_surrogate():
+    """Spec 4.2: the original's eligibility hard-codes Sigmoid(alpha 4); by default the neuron's own surrogate is
+    used (exact for its BPTT path), with compat_original_eligibility_sigmoid4 the original's."""
+    torch.manual_seed(3)
+    x = torch.randn(4, 3, 20) * 1.5
+    atan = lif(surrogate_function=surrogate.ATan())
+    for compat, reference in ((False, atan), (True, lif())):           # lif(): the spec's Sigmoid(4) neuron
+        net = nn.Sequential(copy.deepcopy(atan))
+        with RateBPSession(net, sigmoid4_eligibility=compat) as session, torch.no_grad():
+            net(x)
+            (_, trace), = session.neurons
+            elig = trace.eligibility()
+        functional.reset_net(net)
+        torch.testing.assert_close(elig, reference_eligibility(reference, x), rtol=0, atol=1e-6)
+    assert type(atan.surrogate_function).__name__ == "ATan"       # the neuron itself is not changed
+    torch.manual_seed(4)
+    net, T = mlp([20, 32, 5]), 4
+    net[1].surrogate_function = surrogate.ATan()
+    x, y = static(torch.randn(16, 20) * 2, T), torch.randint(0, 5, (16,))
+    bptt, _, _ = grads(BPTT(), net, x, y)
+    exact, _, _ = grads(RateBP(), net, x, y)
+    original, _, _ = grads(RateBP(compat_original_eligibility_sigmoid4=True), net, x, y)
+    torch.testing.assert_close(T * exact["0.0.weight"], bptt["0.0.weight"], rtol=0, atol=1e-6)
+    assert not torch.allclose(T * original["0.0.weight"], bptt["0.0.weight"], atol=1e-3)
+
+
 class _NoFormula(nn.Module):
     """A spike function with no `backward` formula: its derivative comes from autograd."""
 
@@ -525,7 +551,8 @@ def test_build_gives_the_rate_bp_rule_with_the_configured_keys(tiny):
     assert isinstance(rule, RateBP) and rule.step_mode == "s" and rule.loss_scale_1_over_T is False
     default = build(tiny("method=rate_bp")).rule
     assert (default.step_mode, default.loss_scale_1_over_T, default.compat_original_s_mode_bn,
-            default.compat_original_s_mode_input) == ("m", True, False, False)
+            default.compat_original_s_mode_input, default.compat_original_eligibility_sigmoid4) == (
+        "m", True, False, False, False)
     assert build(tiny("method.step_mode=s")).rule.step_mode == "s"          # BPTT single-step
 
 

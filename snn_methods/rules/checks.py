@@ -14,6 +14,7 @@ RULES = [
     ("method.loss_scale_1_over_T", *BOOL),
     ("method.compat_original_s_mode_bn", *BOOL),
     ("method.compat_original_s_mode_input", *BOOL),
+    ("method.compat_original_eligibility_sigmoid4", *BOOL),
 ]
 
 

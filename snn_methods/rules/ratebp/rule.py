@@ -28,14 +28,19 @@ class RateBP:
         the original's single-step code does (default false: per-step statistics averaged as it intends).
     compat_original_s_mode_input: in 's' mode, the rate pass sees the last time step of the input, as the original
         (default false: the time average, as in 'm'; identical for static images).
+    compat_original_eligibility_sigmoid4: the eligibility uses the derivative of Sigmoid(alpha 4) whatever the
+        neuron's surrogate, as the original hard-codes it (default false: the neuron's own surrogate, the exact
+        derivative of its BPTT path; the same with neuron=ratebp_lif).
     """
 
     def __init__(self, step_mode: str = "m", loss_scale_1_over_T: bool = True,
-                 compat_original_s_mode_bn: bool = False, compat_original_s_mode_input: bool = False):
+                 compat_original_s_mode_bn: bool = False, compat_original_s_mode_input: bool = False,
+                 compat_original_eligibility_sigmoid4: bool = False):
         self.step_mode = step_mode
         self.loss_scale_1_over_T = loss_scale_1_over_T
         self.compat_original_s_mode_bn = compat_original_s_mode_bn
         self.compat_original_s_mode_input = compat_original_s_mode_input
+        self.compat_original_eligibility_sigmoid4 = compat_original_eligibility_sigmoid4
 
     def rate_input(self, x: torch.Tensor) -> torch.Tensor:
         """[T, N, ...] -> [1, N, ...]: the time average of the (detached) input."""
@@ -51,7 +56,8 @@ class RateBP:
         functional.reset_net(model)
         try:
             compat_bn = self.step_mode == "s" and self.compat_original_s_mode_bn
-            with RateBPSession(model, compat_bn_last_step=compat_bn) as s:
+            with RateBPSession(model, compat_bn_last_step=compat_bn,
+                               sigmoid4_eligibility=self.compat_original_eligibility_sigmoid4) as s:
                 with torch.no_grad(), precision.autocast():
                     forward_steps(model, x, self.step_mode)
                 s.check_steps(T)

@@ -8,9 +8,11 @@ therefore evaluates, checkpoints and reloads exactly like a BPTT model.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import torch.nn as nn
+from spikingjelly.activation_based import surrogate
 
 from snn_methods.neurons.factory import spiking_neurons
 from snn_methods.rules.ratebp.batchnorm import BatchStats, rate_batch_norm, uses_batch_stats
@@ -39,7 +41,7 @@ def incompatible_layers(model: nn.Module) -> list[str]:
 class RateBPSession:
     """`with RateBPSession(model) as s:` spike pass (s.phase == 'spike'), then `s.phase = 'rate'` and the rate pass."""
 
-    def __init__(self, model: nn.Module, compat_bn_last_step: bool = False):
+    def __init__(self, model: nn.Module, compat_bn_last_step: bool = False, sigmoid4_eligibility: bool = False):
         self.model = model
         self.compat_bn_last_step = compat_bn_last_step
         self.phase = "spike"
@@ -52,7 +54,10 @@ class RateBPSession:
         self.neurons: list[tuple[nn.Module, NeuronTrace]] = []
         for name, m in spiking_neurons(model):
             try:
-                self.neurons.append((m, NeuronTrace(dynamics_of(m))))
+                dynamics = dynamics_of(m)
+                if sigmoid4_eligibility:          # the original's hard-coded surrogate (spec 4.2)
+                    dynamics = dataclasses.replace(dynamics, surrogate=surrogate.Sigmoid(alpha=4.0))
+                self.neurons.append((m, NeuronTrace(dynamics)))
             except UnsupportedNeuron as e:
                 from snn_methods.errors import ConfigError
 
