@@ -588,3 +588,18 @@ def test_launch_rate_bp_single_step_end_to_end(launch, tmp_path):
     assert results["method"] == "rate_bp" and results["final"]["test_acc"] is not None
     refused = launch("method=rate_bp", "neuron=plif", "debug=tiny")
     assert refused.returncode == 2 and "learnable leak" in refused.stderr
+
+
+def test_mixed_precision_step_stays_close_to_float32():
+    """Under autocast (bfloat16 on the CPU; float16 + GradScaler on a GPU) the spike pass's traces and the rate BN
+    are kept in float32, so the gradients stay close to the float32 rule's and the parameters keep their dtype."""
+    torch.manual_seed(17)
+    net, x, y = conv_net(), static(torch.randn(12, 3, 8, 8) * 2, 4), torch.randint(0, 5, (12,))
+    full, out32, _ = grads(RateBP(), net, x, y)
+    work = copy.deepcopy(net)
+    out16 = RateBP().step(work, x, y, CE, Precision(torch.device("cpu"), amp=True, dtype="bfloat16"))
+    assert torch.is_grad_enabled() and not _leftovers(work)
+    torch.testing.assert_close(out16.logits.float(), out32.logits, rtol=0, atol=0.03)   # here 0.006
+    for name, p in work.named_parameters():
+        assert p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all(), name
+        assert cos(p.grad, full[name]) > 0.99, name                            # here >= 0.996
