@@ -64,18 +64,19 @@ class Dynamics:
         return 1.0 - s - (h - self.v_reset) * sg
 
 
-def _sigmoid_derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    """alpha sigmoid(alpha x) (1 - sigmoid(alpha x)), with one allocation."""
-    y = (x * alpha).sigmoid_()
+def _sigmoid_derivative(x: torch.Tensor, alpha: float, inplace: bool) -> torch.Tensor:
+    """alpha sigmoid(alpha x) (1 - sigmoid(alpha x)), with one allocation (none in place)."""
+    y = (x.mul_(alpha) if inplace else x * alpha).sigmoid_()
     return y.addcmul_(y, y, value=-1.0).mul_(alpha)
 
 
-def _atan_derivative(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    """alpha / (2 (1 + (pi/2 alpha x)^2)), with one allocation."""
-    return (x * (math.pi / 2 * alpha)).square_().add_(1.0).reciprocal_().mul_(alpha / 2)
+def _atan_derivative(x: torch.Tensor, alpha: float, inplace: bool) -> torch.Tensor:
+    """alpha / (2 (1 + (pi/2 alpha x)^2)), with one allocation (none in place)."""
+    scale = math.pi / 2 * alpha
+    return (x.mul_(scale) if inplace else x * scale).square_().add_(1.0).reciprocal_().mul_(alpha / 2)
 
 
-def _fast_derivatives() -> dict[type, Callable[[torch.Tensor, float], torch.Tensor]]:
+def _fast_derivatives() -> dict[type, Callable[[torch.Tensor, float, bool], torch.Tensor]]:
     from spikingjelly.activation_based import surrogate
 
     return {surrogate.Sigmoid: _sigmoid_derivative, surrogate.ATan: _atan_derivative}
@@ -84,14 +85,15 @@ def _fast_derivatives() -> dict[type, Callable[[torch.Tensor, float], torch.Tens
 _FAST = _fast_derivatives()
 
 
-def surrogate_derivative(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+def surrogate_derivative(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                         inplace: bool = False) -> torch.Tensor:
     """sigma'(x) of a spike function: its `derivative(x)` if it has one, a fused formula for SpikingJelly's Sigmoid
-    and ATan (the spike pass computes it for every neuron and step), SpikingJelly's static `backward` formula, or
-    else autograd through the function itself."""
+    and ATan (the spike pass computes it for every neuron and step; `inplace`: it may overwrite x), SpikingJelly's
+    static `backward` formula, or else autograd through the function itself."""
     if hasattr(fn, "derivative"):
         return fn.derivative(x)
     if type(fn) in _FAST:
-        return _FAST[type(fn)](x, fn.alpha)
+        return _FAST[type(fn)](x, fn.alpha, inplace)
     backward = inspect.getattr_static(type(fn), "backward", None)
     params = getattr(fn, "_sg_params", None)
     if isinstance(backward, staticmethod) and isinstance(params, dict):
@@ -176,38 +178,42 @@ class NeuronTrace:
     def update(self, x_seq: torch.Tensor, s_seq: torch.Tensor, v_before: torch.Tensor | float,
                v_seq: torch.Tensor) -> None:
         """x_seq, s_seq, v_seq: [T', N, ...] input, spikes and potential after reset; v_before: the potential before."""
+        # Step by step, so that every temporary is [N, ...]: [T, N, ...] ones would raise the spike pass's peak
+        # memory with T. Half-precision spike passes are traced in float32.
         d = self.dynamics
-        wide = torch.promote_types(x_seq.dtype, torch.float32)      # half-precision spike passes traced in float32
-        x_seq, s_seq, v_seq = x_seq.to(wide), s_seq.to(wide), v_seq.to(wide)
-        v_prev = v_before.to(wide) if isinstance(v_before, torch.Tensor) else float(v_before)
+        wide = torch.promote_types(x_seq.dtype, torch.float32)
         if self.spike_sum is None:
-            self.spike_sum = torch.zeros_like(s_seq[0])
-            self.elig_sum = torch.zeros_like(s_seq[0])
+            self.spike_sum = torch.zeros(s_seq.shape[1:], dtype=wide, device=s_seq.device)
+            self.elig_sum = torch.zeros_like(self.spike_sum)
+        self.spike_sum += s_seq.sum(0, dtype=wide)
         if d.v_reset is None and d.detach_reset and isinstance(self.dv, float):
-            # the original's case: kappa_t does not depend on the data, so all steps go at once, and the soft reset
-            # V_t = H_t - theta s_t gives H_t - theta = V_t + theta (s_t - 1) without re-charging
-            kappas = []
-            for _ in range(x_seq.shape[0]):
+            # the original's case: kappa_t does not depend on the data, and the soft reset V_t = H_t - theta s_t gives
+            # H_t - theta = V_t + theta (s_t - 1) without re-charging
+            for t in range(x_seq.shape[0]):
                 self.dv = d.gain + d.leak * self.dv
-                kappas.append(self.dv)
-            above = (v_seq - d.v_threshold).add_(s_seq, alpha=d.v_threshold)
-            sg = surrogate_derivative(d.surrogate, above)
-            self.elig_sum += torch.tensordot(torch.tensor(kappas, dtype=sg.dtype), sg, dims=1)
-            self.spike_sum += s_seq.sum(0)
+                above = (v_seq[t].to(wide) - d.v_threshold).add_(s_seq[t], alpha=d.v_threshold)
+                self.elig_sum.add_(surrogate_derivative(d.surrogate, above, inplace=True), alpha=self.dv)
             self.steps += x_seq.shape[0]
             return
+        v_prev = v_before.to(wide) if isinstance(v_before, torch.Tensor) else float(v_before)
         for t in range(x_seq.shape[0]):
-            h = d.charge(v_prev, x_seq[t])
+            h = d.charge(v_prev, x_seq[t].to(wide))
             sg = surrogate_derivative(d.surrogate, h - d.v_threshold)
             kappa = d.gain + d.leak * self.dv
             self.elig_sum += sg * kappa
-            self.dv = kappa * d.reset_derivative(h, s_seq[t], sg)
-            self.spike_sum += s_seq[t]
-            v_prev = v_seq[t]
+            self.dv = kappa * d.reset_derivative(h, s_seq[t].to(wide), sg)
+            v_prev = v_seq[t].to(wide)
         self.steps += x_seq.shape[0]
 
     def eligibility(self) -> torch.Tensor:
         return self.elig_sum / self.steps
+
+    def spend(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The [1, N, ...] rate and the [N, ...] eligibility for the rate pass, divided in place of the running sums,
+        which the trace then lets go of (the rate pass holds them, and nothing else is allocated for them)."""
+        rate, elig = self.spike_sum.div_(self.steps).unsqueeze(0), self.elig_sum.div_(self.steps)
+        self.spike_sum = self.elig_sum = None
+        return rate, elig
 
 
 def spike_pass_forward(module: nn.Module, forward: Callable[..., torch.Tensor], trace: NeuronTrace,
@@ -228,21 +234,21 @@ class _RateOp(torch.autograd.Function):
     """Forward value: the recorded rate; backward: grad * eligibility (spec 4.1: r + x e - sg(x e))."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, spike_sum: torch.Tensor, steps: int, elig: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, rate: torch.Tensor, elig: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(elig)
-        return (spike_sum / steps).to(x.dtype).expand_as(x).contiguous()
+        return rate.to(x.dtype)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple:
         (elig,) = ctx.saved_tensors
-        return (grad * elig).to(grad.dtype), None, None, None
+        return (grad * elig).to(grad.dtype), None, None
 
 
 def rate_pass_forward(trace: NeuronTrace, x: torch.Tensor) -> torch.Tensor:
     """The neuron in the rate pass: x is its [1, N, ...] rate-pass input, used for the gradient only."""
     if trace.spike_sum is None:
-        raise RuntimeError("rate-BP: a neuron runs in the rate pass that did not run in the spike pass")
-    if x.shape[1:] != trace.spike_sum.shape:
+        raise RuntimeError("rate-BP: a neuron runs in the rate pass that did not run in the spike pass, or twice")
+    if x.shape != (1, *trace.spike_sum.shape):
         raise RuntimeError(f"rate-BP: a neuron sees {tuple(x.shape[1:])} in the rate pass but "
                            f"{tuple(trace.spike_sum.shape)} in the spike pass")
-    return _RateOp.apply(x, trace.spike_sum, trace.steps, trace.eligibility())
+    return _RateOp.apply(x, *trace.spend())
