@@ -29,10 +29,11 @@ from snn_methods.metrics import peak_memory_mb, reset_peak_memory  # noqa: E402
 
 
 class SavedBytes:
-    """Counts the bytes autograd keeps for backward (each storage once)."""
+    """Counts the bytes autograd keeps for backward (each storage once); storages of `exclude` (e.g. the model's
+    parameters, to count activations only) are not counted."""
 
-    def __init__(self):
-        self.bytes, self._seen = 0, set()
+    def __init__(self, exclude=()):
+        self.bytes, self._seen = 0, {(t.untyped_storage().data_ptr(), t.device) for t in exclude}
 
     def pack(self, t: torch.Tensor) -> torch.Tensor:
         key = (t.untyped_storage().data_ptr(), t.device)
@@ -46,10 +47,12 @@ class SavedBytes:
         return t
 
 
-def time_training_steps(model, optimizer, rule, loss_fn, precision, x, y, device, steps: int, warmup: int) -> dict:
+def time_training_steps(model, optimizer, rule, loss_fn, precision, x, y, device, steps: int, warmup: int,
+                        exclude_parameters: bool = False) -> dict:
     from spikingjelly.activation_based import functional
 
-    wall, cpu, saved = [], [], SavedBytes()
+    wall, cpu = [], []
+    saved = SavedBytes(model.parameters() if exclude_parameters else ())
     reset_peak_memory(device)
     for i in range(warmup + steps):
         functional.reset_net(model)

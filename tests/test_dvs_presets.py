@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import torch
 
 from snn_methods.api import run
 from snn_methods.data.event_files import make_cifar10_dvs
@@ -13,6 +14,8 @@ from snn_methods.data.event_files import make_cifar10_dvs
 PRESETS = {
     "dsr_cifar10dvs_lif": ("first900", "dsr"),
     "dsr_cifar10dvs_if": ("first900", "dsr"),
+    "ratebp_cifar10dvs_vggsnn": ("folders", "ratebp"),
+    "ratebp_cifar10dvs_vggsnn_bptt": ("folders", "ratebp"),
 }
 
 
@@ -23,6 +26,16 @@ def extract(tmp_path_factory):
     return root / "extract"
 
 
+def _pre_framed(pt_root, frames: int) -> None:
+    """The folders layout (rate-BP / ASGL / TET): {train,test}/<i>.pt holding (frames [T, 2, H, W], label)."""
+    gen = torch.Generator().manual_seed(0)
+    for part, n in (("train", 20), ("test", 10)):
+        (pt_root / part).mkdir(parents=True)
+        for i in range(n):
+            torch.save([torch.randint(0, 3, (frames, 2, 32, 32), generator=gen).float(), torch.tensor([float(i % 10)])],
+                       pt_root / part / f"{i}.pt")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_dvs_preset_trains_on_generated_recordings(preset, extract, tiny, tmp_path, one_thread):
@@ -30,8 +43,11 @@ def test_dvs_preset_trains_on_generated_recordings(preset, extract, tiny, tmp_pa
     shutil.copytree(extract, root / "extract")
     cfg = tiny(f"experiment={preset}", f"dataset.root={root}", "dataset.num_workers=0", "epochs=1",
                "train.limit_train_batches=1", "train.limit_eval_batches=1", "batch_size=8",
-               "dataset.train_files_per_class=8")   # first900 on 10 recordings per class: 8 train, 2 test
+               "dataset.train_files_per_class=8",   # first900 on 10 recordings per class: 8 train, 2 test
+               "hardware=cpu")
     split, pipeline = PRESETS[preset]
+    if split == "folders":
+        _pre_framed(root / "events_pt", frames=cfg.T)
     assert (cfg.dataset.name, cfg.dataset.split, cfg.dataset.pipeline) == ("cifar10_dvs", split, pipeline)
     res = run(cfg, run_dir=tmp_path / "run")
     assert res["data"]["split_rule"] == split and res["data"]["pipeline"] == pipeline

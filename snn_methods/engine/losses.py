@@ -13,12 +13,16 @@ def rate(out: torch.Tensor) -> torch.Tensor:
 class RateCrossEntropy:
     """Cross-entropy of the time-averaged output."""
 
+    time_average_only = True   # a function of the time average alone (what rate-BP's rate pass can give)
+
     def __call__(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(rate(out), target)
 
 
 class RateMSE:
     """MSE between the time-averaged output and the one-hot label, mean over batch x classes (Grad R, STDS)."""
+
+    time_average_only = True
 
     def __call__(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         r = rate(out)

@@ -1,5 +1,6 @@
-"""Gradient rules: how one batch becomes filled `.grad`s (BPTT here; rate-BP beside it)."""
+"""Gradient rules: how one batch becomes filled `.grad`s (BPTT; rate-BP beside it)."""
 from snn_methods.rules.base import GradientRule, StepOutput
 from snn_methods.rules.bptt import BPTT
+from snn_methods.rules.ratebp import RateBP
 
-__all__ = ["GradientRule", "StepOutput", "BPTT"]
+__all__ = ["GradientRule", "StepOutput", "BPTT", "RateBP"]
