@@ -232,3 +232,23 @@ def test_presets_reproduce_the_recipes():
     assert i.optimizer._target_.endswith("STDSSGD") and i.pruning.gradual is None and list(i.pruning.exclude) == ["fc"]
     assert compose(["experiment=dense_mnist_fc800"]).method.name == "bptt"
     assert compose(["experiment=stds_imagenet_sew18_dense"]).pruning.reparameterisation == "identity"
+
+
+# ------------------------------------------------------------------------------------------------ alpha sweep
+
+@pytest.mark.slow
+def test_grad_r_sweep_from_the_command_line_lowers_connectivity_as_alpha_rises(launch, tmp_path):
+    """The issue's sweep, `launch.py -m method=grad_rewire pruning.alpha=...` (tiny budget: 6 steps)."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    proc = launch("-m", "debug=tiny", "method=grad_rewire", "pruning.alpha=0,1,3", "train.synops_final=false")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = {}
+    for path in (tmp_path / "multirun").rglob("results.json"):
+        alpha = OmegaConf.load(path.parent / "config.yaml").pruning.alpha
+        found[float(alpha)] = json.loads(path.read_text())["final"]["connectivity"]
+    connectivity = [found[a] for a in sorted(found)]
+    assert sorted(found) == [0, 1, 3]
+    assert all(a > b > 0 for a, b in zip(connectivity, connectivity[1:])), found
