@@ -218,6 +218,23 @@ def test_presets_name_the_original_command_and_the_reported_number(preset):
     assert cfg.seed == 2020 or preset.startswith(("dense_mnist", "deepr_", "soft_deepr_", "dense_cifar"))
 
 
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_builds_its_pruning_method_and_optimizer(preset):
+    """Presets extend each other (deepr_mnist extends gradr_mnist): no key of one method may leak into another's."""
+    from hydra.utils import instantiate
+
+    from collections import OrderedDict
+
+    required = ["pruning.flat_width=0.05", "pruning.alpha_gr=1.0"]   # left open (null) by the STDS-repo Grad R presets
+    cfg = compose([f"experiment={preset}", *(required if preset in ("gradr_imagenet_sew18", "stds_gradr_cifar10")
+                                             else [])])
+    method = instantiate(cfg.pruning, _convert_="all")
+    model = nn.Sequential(OrderedDict(conv=nn.Conv2d(3, 4, 3), bn=nn.BatchNorm2d(4), flat=nn.Flatten(),
+                                      fc=nn.Linear(4, 2)))   # `fc`: the ImageNet presets exclude it
+    method.prepare_model(model)
+    assert isinstance(method.make_optimizer(model, instantiate(cfg.optimizer, _convert_="all")), torch.optim.Optimizer)
+
+
 def test_presets_reproduce_the_recipes():
     g = compose(["experiment=gradr_mnist"])
     assert (g.model.name, g.T, g.batch_size, g.epochs, g.optimizer.lr, g.pruning.target_sparsity, g.pruning.alpha) == \
