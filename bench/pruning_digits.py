@@ -32,16 +32,17 @@ TABLE = [
     ("Grad R, alpha 0.3", ["method=grad_rewire", "pruning.alpha=0.3"]),
     ("Grad R, alpha 0.8", ["method=grad_rewire", "pruning.alpha=0.8"]),
     ("Grad R, alpha 1.2", ["method=grad_rewire", "pruning.alpha=1.2"]),
-    ("Deep R, l1 0.35, max_s 0.9", ["method=deep_rewire", "pruning.l1=0.35", "pruning.max_sparsity=0.9"]),
     ("Deep R, l1 0.5, max_s 0.9", ["method=deep_rewire", "pruning.l1=0.5", "pruning.max_sparsity=0.9"]),
     ("Deep R, l1 0.7, max_s 0.98", ["method=deep_rewire", "pruning.l1=0.7", "pruning.max_sparsity=0.98"]),
     ("Deep R, l1 1.0, max_s 0.98", ["method=deep_rewire", "pruning.l1=1.0", "pruning.max_sparsity=0.98"]),
     ("soft Deep R, l1 0.3", ["method=soft_deep_rewire", "pruning.l1=0.3"]),
     ("soft Deep R, l1 0.8", ["method=soft_deep_rewire", "pruning.l1=0.8"]),
+    ("soft Deep R, l1 1.1", ["method=soft_deep_rewire", "pruning.l1=1.1"]),
     ("STDS sine, D 0.25", ["method=stds", "pruning.flat_width=0.25"]),
     ("STDS sine, D 0.4", ["method=stds", "pruning.flat_width=0.4"]),
+    ("STDS sine, D 0.7", ["method=stds", "pruning.flat_width=0.7"]),
 ]
-SWEEP = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8]
+SWEEP = [0.05, 0.1, 0.3, 0.8, 1.2]
 
 
 def one_run(overrides: list[str], seed: int, root: Path, threads: int) -> dict:
