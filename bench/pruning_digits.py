@@ -31,6 +31,7 @@ TABLE = [
     ("dense", ["method=bptt"]),
     ("Grad R, alpha 0.3", ["method=grad_rewire", "pruning.alpha=0.3"]),
     ("Grad R, alpha 0.8", ["method=grad_rewire", "pruning.alpha=0.8"]),
+    ("Grad R, alpha 1.0", ["method=grad_rewire", "pruning.alpha=1.0"]),
     ("Grad R, alpha 1.2", ["method=grad_rewire", "pruning.alpha=1.2"]),
     ("Deep R, l1 0.5, max_s 0.9", ["method=deep_rewire", "pruning.l1=0.5", "pruning.max_sparsity=0.9"]),
     ("Deep R, l1 0.7, max_s 0.98", ["method=deep_rewire", "pruning.l1=0.7", "pruning.max_sparsity=0.98"]),
