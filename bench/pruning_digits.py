@@ -42,6 +42,7 @@ TABLE = [
     ("STDS sine, D 0.25", ["method=stds", "pruning.flat_width=0.25"]),
     ("STDS sine, D 0.4", ["method=stds", "pruning.flat_width=0.4"]),
     ("STDS sine, D 0.7", ["method=stds", "pruning.flat_width=0.7"]),
+    ("STDS sine, D 1.5", ["method=stds", "pruning.flat_width=1.5"]),
 ]
 SWEEP = [0.05, 0.1, 0.3, 0.8, 1.2]
 
