@@ -6,8 +6,8 @@ connectivity, 3 seeds each, one budget (conf/experiment/digits_pruning.yaml); an
     python bench/pruning_digits.py --seeds 0 --threads 1
 
 Each run is a normal run directory (resume=auto): re-running the script reuses finished runs and only prints.
-The strengths below were chosen to hit the connectivity targets (the only per-method choice); everything else
-is the recipe. Deep R's connectivity is reported as logged (its rewired +1e-8 weights count, as in the
+The strengths below aim at the connectivity targets (the only per-method choice; several per method, because
+near 2 % each method falls off a cliff to 0 %: README, Methods / Pruning); everything else is the recipe. Deep R's connectivity is reported as logged (its rewired +1e-8 weights count, as in the
 original) and as functional connectivity (|w| > 1e-8).
 """
 from __future__ import annotations
