@@ -92,6 +92,7 @@ def build(cfg: DictConfig) -> Experiment:
     optimizer = pruning.make_optimizer(model, _instantiate(cfg.optimizer))
     limit = cfg.train.limit_train_batches
     steps_per_epoch = len(data.train) if limit is None else min(limit, len(data.train))
+    pruning.plan(epochs=cfg.epochs, steps_per_epoch=steps_per_epoch)
     scheduler = _instantiate(cfg.scheduler)(optimizer, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch)
     return Experiment(cfg=cfg, device=device, data=data, neuron=neuron, model=model, pruning=pruning,
                       optimizer=optimizer, scheduler=scheduler, rule=_instantiate(cfg.method.rule),

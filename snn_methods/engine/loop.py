@@ -244,7 +244,7 @@ def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict |
         if cfg.train.eval_test_every_epoch or last_epoch:
             final_probes = _final_probes(exp) if last_epoch else ()
             test = evaluate_with(exp, exp.data.test, final_probes)
-        conn = connectivity(exp.model)
+        conn = connectivity(exp.model, zero_threshold=exp.pruning.zero_threshold)
         record = {"epoch": state.epoch, "lr": lr,
                   "train_loss": train["loss"], "train_acc": train["acc"],
                   "val_loss": val["loss"], "val_acc": val["acc"], "test_loss": test["loss"], "test_acc": test["acc"],

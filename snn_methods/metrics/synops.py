@@ -61,6 +61,8 @@ class SynOpsProbe(HookProbe):
                 if conv is None:  # Linear: products between non-zero inputs and non-zero weights
                     effective = float((nz_x.reshape(-1, nz_x.shape[-1]).sum(0) * nz_w.sum(0)).sum())
                 else:
+                    if nz_x.dim() == w.dim() + 1:  # a multi-step layer (SpikingJelly's layer.Conv2d): [T, N, ...]
+                        nz_x = nz_x.flatten(0, 1)
                     effective = float(conv(nz_x, nz_w, None, module.stride, module.padding, module.dilation,
                                            module.groups).sum(dtype=torch.float64))
             dense = float(output.numel()) * w[0].numel()

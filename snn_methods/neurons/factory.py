@@ -8,6 +8,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 
+FLOAT_ARGUMENTS = ("tau", "init_tau", "v_threshold", "v_reset")
+
+
 class NeuronFactory:
     """`factory(**overrides)` builds one neuron module from the config node.
 
@@ -23,6 +26,9 @@ class NeuronFactory:
 
     def __call__(self, **overrides: Any) -> nn.Module:
         kwargs = {k: v for k, v in self.node.items() if k != "_partial_"}
+        for key in FLOAT_ARGUMENTS:  # SpikingJelly 2.0 asserts float types: `neuron.tau=2` must not crash
+            if isinstance(kwargs.get(key), int) and not isinstance(kwargs[key], bool):
+                kwargs[key] = float(kwargs[key])
         surrogate = kwargs.get("surrogate")
         if isinstance(surrogate, dict) and "_target_" in surrogate:
             kwargs["surrogate_function"] = instantiate(kwargs.pop("surrogate"))

@@ -11,6 +11,7 @@ class PruningMethod:
     """Hooks called by `build` and the engine. The defaults do nothing, so a method overrides only what it needs."""
 
     name = "none"
+    zero_threshold = 0.0   # connectivity counts |w| <= zero_threshold as zero (metrics.connectivity)
 
     def prepare_model(self, model: nn.Module) -> None:
         """Before the optimizer is built (e.g. reparameterise weights)."""
@@ -19,6 +20,9 @@ class PruningMethod:
                        optimizer: Callable[[Iterable[Any]], torch.optim.Optimizer]) -> torch.optim.Optimizer:
         """`optimizer` is the configured optimizer with its parameters left out (`_partial_`)."""
         return optimizer(model.parameters())
+
+    def plan(self, epochs: int, steps_per_epoch: int) -> None:
+        """The run's length, known once the data is loaded (e.g. for a schedule over all steps)."""
 
     def after_step(self, model: nn.Module, optimizer: torch.optim.Optimizer, step: int) -> None:
         """After every optimizer step; `step` counts completed steps (1 after the first)."""

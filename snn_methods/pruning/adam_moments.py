@@ -1,0 +1,24 @@
+"""The Adam moment update shared by Grad R and Deep R (both are Adam-based in the originals)."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def adam_direction(p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict) -> tuple[torch.Tensor, float]:
+    """Update state['exp_avg'], state['exp_avg_sq'] and state['step'] with g = grad (+ weight_decay * p);
+    return (m / d, eta_t) with d = sqrt(v) / sqrt(1 - beta2^t) + eps and eta_t = lr / (1 - beta1^t).
+
+    The moments accumulate the full gradient of every element (also of pruned / dormant weights), as in the
+    originals."""
+    beta1, beta2 = group["betas"]
+    if group["weight_decay"]:
+        grad = grad.add(p, alpha=group["weight_decay"])
+    state["step"] += 1
+    t = float(state["step"])
+    m, v = state["exp_avg"], state["exp_avg_sq"]
+    m.mul_(beta1).add_(grad, alpha=1 - beta1)
+    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    denom = (v.sqrt() / math.sqrt(1 - beta2 ** t)).add_(group["eps"])
+    return m / denom, group["lr"] / (1 - beta1 ** t)
