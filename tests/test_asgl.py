@@ -457,7 +457,15 @@ def test_method_asgl_sg_is_asgl_without_noise_and_with_a_fixed_width():
 
 @pytest.mark.slow
 def test_width_sweep_is_one_command(launch, tmp_path):
-    proc = launch("-m", "+sweep=asgl_width", "debug=tiny", "neuron.width=2.5", "epochs=1")
+    """sweeps/asgl_width.yaml: SG and ASGL at the README's five widths (here one width, as the command line narrows)."""
+    from pathlib import Path
+
+    import yaml
+
+    params = yaml.safe_load((Path(__file__).parents[1] / "sweeps" / "asgl_width.yaml").read_text())
+    assert params["hydra"]["sweeper"]["params"] == {"method": "asgl_sg,asgl", "neuron.width": "0.5,1.0,2.5,5.0,10.0"}
+    sweeps = Path(__file__).parents[1] / "sweeps"
+    proc = launch("-m", "-cd", str(sweeps), "-cn", "asgl_width", "debug=tiny", "neuron.width=2.5", "epochs=1")
     assert proc.returncode == 0, proc.stderr[-2000:]
     found = sorted(tmp_path.glob("multirun/*/*/*/results.json"))
     methods = sorted(json.loads(p.read_text())["method"] for p in found)

@@ -8,7 +8,6 @@ from snn_methods.config import CONF_DIR
 from snn_methods.errors import ConfigError
 
 GROUPS = sorted(p.relative_to(CONF_DIR).as_posix() for p in CONF_DIR.rglob("*") if p.is_dir() and any(p.glob("*.yaml")))
-APPENDED = ("sweep",)   # groups outside the root defaults list: selected with +GROUP=OPTION
 
 
 def options(group: str) -> list[str]:
@@ -17,7 +16,7 @@ def options(group: str) -> list[str]:
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_composes(group, option):
-    cfg = compose([f"{'+' if group in APPENDED else ''}{group}={option}"])
+    cfg = compose([f"{group}={option}"])
     assert cfg.T >= 1
 
 
