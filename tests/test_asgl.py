@@ -266,6 +266,22 @@ def test_asgl_training_resumes_with_the_scheduled_p(tiny, tmp_path):
         assert (a["asgl"], a["train_loss"], a["val_acc"]) == (b["asgl"], b["train_loss"], b["val_acc"])
 
 
+def test_dummy_forward_is_off_by_default_and_when_on_updates_batch_norm_once_before_training(tiny):
+    """E.10: the original's train-mode forward of the first training sample (BN statistics, RNG) is opt-in."""
+    from snn_methods.asgl import DummyForward
+
+    cfg = tiny("method=asgl", "model=vggsnn2", "dataset=synthetic", "dataset.shape=[2,16,16]")
+    assert cfg.method.dummy_forward is False
+    for enabled, tracked in ((False, 0), (True, 1)):
+        exp = build(cfg)
+        exp.callbacks["dummy_forward"] = DummyForward(enabled)
+        exp.callbacks["dummy_forward"].on_train_start(exp, 0)
+        bns = [m for m in exp.model.modules() if isinstance(m, nn.BatchNorm2d)]
+        assert all(int(bn.num_batches_tracked) == tracked for bn in bns)
+        exp.callbacks["dummy_forward"].on_train_start(exp, 2)      # a resumed run: not again
+        assert all(int(bn.num_batches_tracked) == tracked for bn in bns)
+
+
 # ------------------------------------------------------------------------------------------------ the recipe
 def test_method_asgl_builds_the_two_optimizers_of_the_recipe(tiny):
     exp = build(tiny("method=asgl", "model=asgl_resnet18", "neuron.train_decay=true", "scheduler=cosine",
