@@ -185,6 +185,12 @@ def test_granularity_shapes_and_lazy_widths_are_trained_by_an_optimizer_built_be
     torch.testing.assert_close(before, torch.full(shape, -math.log(2.0)))
 
 
+def test_channel_granularity_of_a_flat_input_is_one_width_as_the_original():
+    spike = HybridSpike("mns_rec", 2.0, granularity="channel")
+    spike(torch.randn(4, 7))
+    assert spike.log_slope.shape == (1,)
+
+
 def test_lazy_widths_load_from_a_checkpoint_before_any_forward():
     a = HybridSpike("mns_sig", 1.0, granularity="channel")
     a(torch.randn(2, 3, 4, 4))

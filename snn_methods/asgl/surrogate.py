@@ -11,8 +11,8 @@ The smooth functions (spec B.1), with the width w (the README's alpha) stored as
   mns_rec  H(x) = clamp(e^a x + 1/2, 0, 1),     a = -ln w      parameter `log_slope` (a); its gradient passes on the
                                                                  closed interval e^a x + 1/2 in [0, 1] (bounds included)
 Granularity of the width: `layer` (one scalar), `channel` (one per channel: dim 1 of the per-step input, shape
-(1, C, 1, ...); for a [N, features] input one per feature, where the original falls back to one scalar), `neuron`
-(one per neuron, shared over the batch). `channel` and `neuron` are shaped on the first
+(1, C, 1, ...); a [N, features] input has no channels and gets one scalar, as in the original), `neuron` (one per
+neuron, shared over the batch). `channel` and `neuron` are shaped on the first
 forward call (torch's lazy-module protocol: an optimizer built before then still trains them, and loading a
 checkpoint shapes them first).
 """
@@ -89,7 +89,7 @@ class HybridSpike(LazyModuleMixin, nn.Module):
         if not isinstance(stored, (nn.UninitializedParameter, nn.UninitializedBuffer)):
             return
         if self.granularity == "channel":
-            shape = (1, x.shape[1]) + (1,) * (x.dim() - 2) if x.dim() >= 2 else (1,)
+            shape = (1, x.shape[1]) + (1,) * (x.dim() - 2) if x.dim() >= 3 else (1,)   # [N, F]: no channels
         else:
             shape = (1, *x.shape[1:])
         with torch.no_grad():
