@@ -2,7 +2,7 @@
 (SG, ASGL) and surrogate width, mean +- sample standard deviation over the seeds found, and the learned widths.
 
     python launch.py -m -cd sweeps -cn asgl_width seed=0,1,2 scheduler=cosine hydra.sweep.dir=multirun/asgl_width
-    python bench/asgl_width_table.py multirun/asgl_width [--key final.test_acc]
+    python bench/asgl_width_table.py multirun/asgl_width [MORE_SWEEP_DIRS] [--key final.test_acc]
 """
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ def lookup(d: dict, dotted: str):
     return d
 
 
-def collect(root: Path, key: str) -> tuple[dict, dict]:
+def collect(roots: list[Path], key: str) -> tuple[dict, dict]:
     """{(method, width): [values over seeds]}, {(method, width): [mean learned width at the end, per seed]}."""
     acc, learned = defaultdict(list), defaultdict(list)
-    for path in sorted(root.glob("**/results.json")):
+    for path in sorted(p for root in roots for p in root.glob("**/results.json")):
         res = json.loads(path.read_text())
         cfg = OmegaConf.load(path.parent / "config.yaml")
         width = OmegaConf.select(cfg, "neuron.width", default=None)   # neuron=asgl_lif, else neuron/surrogate=mns_*
@@ -43,10 +43,10 @@ def spread(values: list[float]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("sweep_dir", type=Path)
+    ap.add_argument("sweep_dirs", type=Path, nargs="+", help="one or more sweep directories (e.g. one per seed set)")
     ap.add_argument("--key", default="final.test_acc", help="dotted key of results.json (an accuracy in [0, 1])")
     args = ap.parse_args()
-    acc, learned = collect(args.sweep_dir, args.key)
+    acc, learned = collect(args.sweep_dirs, args.key)
     methods = sorted({m for m, _ in acc}, key=lambda m: (m != "asgl_sg", m))
     widths = sorted({w for _, w in acc})
     print(f"{args.key} (%), mean +- std over seeds; learned width at the end in brackets (mean over layers, seeds)")
