@@ -15,6 +15,8 @@ PRESETS = {
     "dsr_cifar10dvs_lif": ("first900", "dsr"),
     "dsr_cifar10dvs_if": ("first900", "dsr"),
     "ratebp_cifar10dvs_vggsnn": ("folders", "ratebp"),
+    "asgl_cifar10dvs_vggsnn2": ("folders", "asgl"),
+    "asgl_cifar10dvs_vggsnn2_sg": ("folders", "asgl"),
     "ratebp_cifar10dvs_vggsnn_bptt": ("folders", "ratebp"),
 }
 

@@ -1,4 +1,4 @@
-"""Sweep definitions (conf/sweep/), the grid sweeper (blocks, skipping finished jobs) and the launcher configs."""
+"""Sweep definitions (sweeps/ = the group conf/sweep), the grid sweeper (blocks, skipping finished jobs) and the launcher configs."""
 from __future__ import annotations
 
 import json

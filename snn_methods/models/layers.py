@@ -68,3 +68,41 @@ class FlattenSeq(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.flatten(2)
+
+
+class StepWiseBatchNorm(nn.Module):
+    """One BatchNorm (with its own affine weight and bias and running statistics) per time step: ASGL's 'bntt'
+    (its TemporalBN with step_wise=True). SpikingJelly's BatchNormThroughTime drops the bias, so it differs."""
+
+    def __init__(self, make_bn, T: int):
+        super().__init__()
+        self.bns = nn.ModuleList(make_bn() for _ in range(T))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] != len(self.bns):
+            from snn_methods.errors import ConfigError
+
+            raise ConfigError(f"this step-wise BatchNorm was built for T={len(self.bns)} but got {x.shape[0]} steps")
+        return torch.stack([bn(x[t]) for t, bn in enumerate(self.bns)])
+
+
+BN_TYPES = ("tdbn", "bntt", "per_step", "none")
+
+
+def batch_norm_2d(kind: str, channels: int, T: int) -> nn.Module:
+    """The BatchNorm variants of ASGL's models (spec dsr_asgl.md B.5), on [T, N, C, H, W]:
+    tdbn      plain BatchNorm2d over the merged T*N batch, weight 1 (what ASGL's 'tdbn' really runs: no V_th scaling)
+    bntt      one BatchNorm2d per time step (with bias)
+    per_step  one BatchNorm2d applied to every step separately (per-step statistics; ASGL ResNet's bn_type '')
+    none      no normalisation"""
+    if kind == "tdbn":
+        return SeqToANN(nn.BatchNorm2d(channels))
+    if kind == "bntt":
+        return StepWiseBatchNorm(lambda: nn.BatchNorm2d(channels), T)
+    if kind == "per_step":
+        return PerStepBatchNorm(nn.BatchNorm2d(channels))
+    if kind == "none":
+        return nn.Identity()
+    from snn_methods.errors import ConfigError
+
+    raise ConfigError(f"model.bn_type={kind!r} is invalid: must be one of {', '.join(BN_TYPES)}")
