@@ -158,9 +158,12 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         return run_stages(cfg, run_dir)
     dist, _ = distributed.setup(cfg.hardware, hardware.resolve_device(cfg.hardware.device))
     try:
-        return _run(cfg, run_dir, dist)
-    finally:
-        dist.close()
+        results = _run(cfg, run_dir, dist)
+    except BaseException:
+        dist.close(wait_for_all=False)
+        raise
+    dist.close()
+    return results
 
 
 def _run(cfg: DictConfig, run_dir: str | Path | None, dist: Distributed) -> dict:

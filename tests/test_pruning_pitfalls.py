@@ -357,7 +357,7 @@ def test_15_imagenet_lr_is_the_command_lines_with_a_per_epoch_cosine():
     cfg = compose(["experiment=stds_imagenet_sew18"])
     assert (cfg.optimizer.lr, cfg.optimizer.momentum, cfg.optimizer.weight_decay) == (0.1, 0.9, 0.0)
     assert cfg.scheduler._target_.endswith("Cosine") and cfg.scheduler.interval == "epoch"
-    assert cfg.batch_size == 32 and cfg.T == 4 and cfg.model.cnf == "ADD"
+    assert cfg.batch_size == 256 and cfg.T == 4 and cfg.model.cnf == "ADD"    # global: 32 per GPU x 8 GPUs
 
 
 # 16. (The STDS CIFAR TensorBoard writers are swapped) -- our per-epoch record keeps each figure under its own name

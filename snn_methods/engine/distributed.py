@@ -13,6 +13,7 @@ only rank 0 writes files.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import os
 from typing import Any
@@ -22,6 +23,7 @@ import torch
 from snn_methods.errors import ConfigError
 
 log = logging.getLogger(__name__)
+CLOSE_TIMEOUT_S = 300    # how long a finished rank waits for the others before tearing the group down
 
 
 @dataclasses.dataclass
@@ -100,8 +102,19 @@ class Distributed:
         ids = [device.index] if device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
 
-    def close(self) -> None:
+    def close(self, wait_for_all: bool = True) -> None:
+        """Destroy the process group. After a normal end every rank first waits for the others: a rank that tears
+        gloo down while another still talks to it can abort ("terminate called without an active exception").
+        After an error nobody waits (the others may never come)."""
         if self.owns_group and torch.distributed.is_initialized():
+            if wait_for_all and self.enabled:
+                try:
+                    if torch.distributed.get_backend() == "gloo":
+                        torch.distributed.monitored_barrier(timeout=datetime.timedelta(seconds=CLOSE_TIMEOUT_S))
+                    else:
+                        torch.distributed.barrier()
+                except RuntimeError as e:   # a rank that did not arrive: say so, then tear down anyway
+                    log.warning("ranks did not meet before shutdown: %s", str(e).splitlines()[0])
             torch.distributed.destroy_process_group()
             self.owns_group = False
 
