@@ -22,3 +22,12 @@ def adam_direction(p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict
     v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
     denom = (v.sqrt() / math.sqrt(1 - beta2 ** t)).add_(group["eps"])
     return m / denom, group["lr"] / (1 - beta1 ** t)
+
+
+def init_sign_state(p: torch.Tensor, state: dict) -> None:
+    """A fresh parameter's state: Adam's step and moments, and the fixed sign of its weight (Grad R and Deep R
+    keep w = sign * strength; the sign never changes while the connection lives)."""
+    state["step"] = torch.zeros((), dtype=torch.float64)
+    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    state["sign"] = torch.sign(p).detach().clone()

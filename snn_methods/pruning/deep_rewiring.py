@@ -20,7 +20,7 @@ from typing import Iterable
 
 import torch
 
-from snn_methods.pruning.adam_moments import adam_direction
+from snn_methods.pruning.adam_moments import adam_direction, init_sign_state
 
 REWIRE_VALUE = 1e-8   # the original rewires dormant weights to +eps, whatever their sign
 
@@ -61,10 +61,7 @@ class DeepRewiring(torch.optim.Optimizer):
                     continue
                 state = self.state[p]
                 if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float64)
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["sign"] = torch.sign(p).detach().clone()
+                    init_sign_state(p, state)
                     state["mask"] = (p != 0).to(p.dtype)
                     if group["soft"]:
                         state["strength"] = p.detach().abs().clone()

@@ -12,7 +12,7 @@ from typing import Iterable
 
 import torch
 
-from snn_methods.pruning.adam_moments import adam_direction
+from snn_methods.pruning.adam_moments import adam_direction, init_sign_state
 
 
 class GradRewiring(torch.optim.Optimizer):
@@ -60,10 +60,7 @@ class GradRewiring(torch.optim.Optimizer):
                     continue
                 state = self.state[p]
                 if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float64)
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["sign"] = torch.sign(p).detach().clone()
+                    init_sign_state(p, state)
                     state["strength"] = p.detach().abs().clone()
                 sign, theta = state["sign"], state["strength"]
                 direction, step_size = adam_direction(p, p.grad, state, group)
