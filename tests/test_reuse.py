@@ -389,6 +389,26 @@ def test_pruning_methods_are_prepared_with_the_loaded_weights(dense, tmp_path, m
         build(compose([*DENSE, f"init_from={tmp_path / 'reparam.pt'}"]))
 
 
+@pytest.mark.parametrize("method", ["grad_rewire", "stds"])
+def test_a_dense_run_fine_tunes_into_a_pruned_one(dense, method, tmp_path):
+    """The issue's own use: `method=grad_rewire init_from=<dense run>` (and STDS, which reparameterises): the
+    pruning method starts from the dense weights, so the run starts at the dense accuracy, not at chance."""
+    run_dir, trained = dense
+    source = checkpoint.load(run_dir / "last.pt")["model"]
+    exp = build(compose([*DENSE, f"method={method}", f"init_from={run_dir}"]))
+    if method == "grad_rewire":   # its weights ARE the dense ones (theta = |w|, signs fixed)
+        assert torch.equal(exp.model.fc1[0].weight, source["fc1.0.weight"])
+    else:                         # the reparameterisation's parameter holds them (the width starts at 0: w = theta)
+        assert torch.equal(exp.model.fc1[0].parametrizations.weight.original, source["fc1.0.weight"])
+    assert evaluate(exp, exp.data.test)["acc"] == trained["final"]["test_acc"]
+    if method == "grad_rewire":   # and it trains on from there (STDS's width would reach D within 2 steps)
+        short = ["epochs=1", "train.limit_train_batches=2"]
+        tuned = run(compose([*DENSE, *short, f"method={method}", f"init_from={run_dir}"]), run_dir=tmp_path / "t")
+        scratch = run(compose([*DENSE, *short, f"method={method}"]), run_dir=tmp_path / "s")
+        assert tuned["final"]["test_acc"] > max(0.6, scratch["final"]["test_acc"] + 0.2)
+        assert tuned["final"]["connectivity"] < 1.0                     # Grad R prunes from the first step
+
+
 # ---------------------------------------------------------------------------------------------- inspect
 def test_inspect_summarises_without_loading_data(dense, tmp_path, capsys, monkeypatch):
     from snn_methods import inspect as inspect_cli
