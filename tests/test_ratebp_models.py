@@ -37,7 +37,7 @@ def test_models_match_the_spec_counts(name, classes, shape, params, neurons, bns
 def test_vggsnn_init_and_small_inputs():
     model = create_model("vggsnn_cifar", num_classes=10, input_shape=(3, 32, 32))
     conv = model.conv5[0]
-    assert float(conv.bias.abs().sum()) == 0 and abs(float(conv.weight.detach().std()) - 0.5) < 0.01
+    assert float(conv.bias.detach().abs().sum()) == 0 and abs(float(conv.weight.detach().std()) - 0.5) < 0.01
     digits = create_model("vggsnn_dvs", num_classes=10, input_shape=(1, 8, 8))     # pools below 1x1 are left out
     assert digits(torch.rand(2, 3, 1, 8, 8)).shape == (2, 3, 10)
 
