@@ -50,6 +50,7 @@ class Experiment:
     callbacks: dict = dataclasses.field(default_factory=dict)   # name -> engine Callback
     dist: Distributed = dataclasses.field(default_factory=Distributed)   # rank / world size (DDP), or one process
     train_model: nn.Module | None = None     # what the gradient rule calls: DDP around `model` (None: `model`)
+    init_source: dict | None = None          # init_from: the provenance of the starting weights (results.json)
 
     def config_dict(self) -> dict:
         return OmegaConf.to_container(self.cfg, resolve=True)
@@ -88,7 +89,7 @@ def build(cfg: DictConfig) -> Experiment:
     model = _instantiate(cfg.model, neuron=neuron, num_classes=data.num_classes, input_shape=list(data.input_shape))
     model.to(device)
     pruning = _instantiate(cfg.pruning)
-    load_and_prepare(model, pruning, cfg)   # init_from's weights first, then pruning.prepare_model (reuse/loading.py)
+    loaded = load_and_prepare(model, pruning, cfg)   # init_from's weights, then pruning.prepare_model (reuse/loading.py)
     optimizer = pruning.make_optimizer(model, _instantiate(cfg.optimizer))
     limit = cfg.train.limit_train_batches
     steps_per_epoch = len(data.train) if limit is None else min(limit, len(data.train))
@@ -99,7 +100,8 @@ def build(cfg: DictConfig) -> Experiment:
                       encoder=_instantiate(cfg.encoder, temporal=data.temporal), loss_fn=_instantiate(cfg.loss),
                       precision=Precision(device, hw.amp, hw.amp_dtype), versions=results_io.versions(),
                       callbacks={name: _instantiate(node) for name, node in (cfg.get("callbacks") or {}).items()},
-                      dist=dist, train_model=dist.wrap(model, device, hw.get("find_unused_parameters", False)))
+                      dist=dist, train_model=dist.wrap(model, device, hw.get("find_unused_parameters", False)),
+                      init_source=loaded.source if loaded else None)
 
 
 def _first_difference(old: Any, new: Any, path: str = "") -> tuple[str, Any, Any] | None:

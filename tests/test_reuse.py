@@ -315,6 +315,11 @@ def test_fine_tuning_starts_from_the_dense_runs_accuracy(dense, tmp_path):
     assert scratch["final"]["test_acc"] < 0.5                                         # what 2 steps give from scratch
     assert tuned["steps"] == 2 and tuned["epochs"] == 1                               # a new run, not a resume
     assert checkpoint.load(tmp_path / "tuned" / "last.pt")["config"]["init_from"] == str(run_dir)
+    source = tuned["init_from"]                                                       # provenance in results.json
+    assert source["path"] == str((run_dir / "last.pt").resolve()) and source["kind"] == "checkpoint"
+    assert source["test_acc"] == trained["final"]["test_acc"] and source["epoch"] == trained["epochs"]
+    assert source["loaded"] == len(exp.model.state_dict()) and source["missing"] == source["other_shapes"] == 0
+    assert source["git_commit"] == trained["versions"]["git_commit"] and "init_from" not in scratch
 
 
 def test_init_from_another_architecture(dense, caplog):

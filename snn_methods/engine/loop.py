@@ -297,4 +297,4 @@ def summarise(exp: "Experiment", state: TrainState, final_probes: tuple) -> dict
             "seed": cfg.seed, "epochs": cfg.epochs, "steps": state.step, "final": final,
             "best": {**best, "selection": "val_acc (test_acc_max is the seeds' convention: max test accuracy over epochs)"},
             "history": state.history, "wall_time_s": state.wall_time_s, "data": exp.data.info,
-            "versions": exp.versions}
+            "versions": exp.versions, **({"init_from": exp.init_source} if exp.init_source else {})}

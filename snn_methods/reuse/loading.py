@@ -30,6 +30,7 @@ class Match:
     missing: list[str]                             # the model's keys that the file lacks (kept as initialised)
     unexpected: list[str]                          # the file's keys that the model lacks (ignored)
     mismatched: list[tuple[str, tuple, tuple]]     # (key, shape in the file, shape in the model)
+    source: dict | None = None                     # init_from: where the weights came from (results.json "init_from")
 
     @property
     def exact(self) -> bool:
@@ -139,4 +140,17 @@ def load_and_prepare(model: nn.Module, pruning: Any, cfg: Any) -> Match | None:
     if metrics.get("test_acc") is not None:
         log.info("init_from: the source run had val_acc %s, test_acc %s at that epoch",
                  metrics.get("val_acc"), metrics.get("test_acc"))
+    found.source = provenance(source, found, stage)
     return found
+
+
+def provenance(source: Source, found: Match, stage: str) -> dict:
+    """What a run started from, for its results.json: the file, what it holds, the commit and the figures of the
+    run that wrote it, and how well it fitted."""
+    versions = source.payload.get("versions") or {}
+    metrics = source.payload.get("metrics") or {}
+    return {"path": str(source.path.resolve()), "kind": source.kind, "describes": source.describe(),
+            "epoch": source.payload.get("epoch"), "git_commit": versions.get("git_commit"),
+            "val_acc": metrics.get("val_acc"), "test_acc": metrics.get("test_acc"), "loaded_at": stage,
+            "loaded": len(found.loaded), "missing": len(found.missing), "unexpected": len(found.unexpected),
+            "other_shapes": len(found.mismatched)}
