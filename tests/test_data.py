@@ -1,6 +1,8 @@
 """Data sets, splits and encoders."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -46,16 +48,33 @@ def test_missing_torchvision_set_says_where_and_how(tmp_path):
     assert not (tmp_path / "nowhere").exists()              # nothing half-made left behind
 
 
-def test_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
-    import socket
+def test_interrupted_download_leaves_nothing_behind(tmp_path, monkeypatch):
+    """No network: torchvision's own download step is replaced by one that writes part of the archive and fails."""
+    import torchvision.datasets as tvd
 
-    def no_network(*args, **kwargs):
-        raise OSError("network is unreachable (test)")
-    monkeypatch.setattr(socket, "create_connection", no_network)
-    monkeypatch.setattr(socket.socket, "connect", no_network)
+    def interrupted(self):
+        (Path(self.root) / "cifar-10-python.tar.gz").write_bytes(b"half an archive")
+        raise OSError("connection reset (test)")
+    monkeypatch.setattr(tvd.CIFAR10, "download", interrupted)
     with pytest.raises(DataError, match="nothing was kept"):
         torchvision_dataset(name="cifar10", root=str(tmp_path), download=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_finished_download_moves_both_splits_into_the_root(tmp_path):
+    from snn_methods.data.vision import _download
+
+    class FakeSet:   # what a torchvision class does with download=True: files under its root
+        def __init__(self, root, train, download):
+            folder = Path(root) / "fake-batches"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / ("train" if train else "test")).write_text("data")
+
+    (tmp_path / "fake-batches").mkdir()
+    (tmp_path / "fake-batches" / "stale").write_text("old")          # an earlier, unfinished copy is replaced
+    _download(FakeSet, tmp_path, "fake")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake-batches"]
+    assert sorted(p.name for p in (tmp_path / "fake-batches").iterdir()) == ["test", "train"]
 
 
 def test_synthetic_static_and_temporal_shapes():

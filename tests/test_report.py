@@ -101,7 +101,6 @@ def test_command_line(sweeps, tmp_path, capsys):
 
 def test_wandb_report_is_built_offline(sweeps):
     """Only construction: saving a W&B Report needs a login and network (untested here)."""
-    pytest.importorskip("wandb_workspaces", reason="wandb-workspaces is not installed (pip install .[report])")
     from snn_methods.report import wandb_report
 
     made = make_report([sweeps / "sparsity"])
