@@ -413,7 +413,7 @@ def test_tet_loss_formula():
 def test_cutout_zeroes_a_clipped_square_in_every_channel():
     from PIL import Image
 
-    from snn_methods.data.transforms import Cutout
+    from snn_methods.data.augment import Cutout
 
     torch.manual_seed(0)
     cut = Cutout(n_holes=1, length=16)

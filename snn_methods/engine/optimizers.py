@@ -116,3 +116,17 @@ def split_optimizer(params: Iterable[torch.Tensor], *, main: Callable[..., torch
     if not parts:
         raise ValueError("optimizer got an empty parameter list")
     return OptimizerSet(parts, constant_lr=("neuron",) if "neuron" in parts else ())
+
+
+def decay_weights_only(params: Iterable[torch.Tensor], *, optimizer: Callable[..., torch.optim.Optimizer],
+                       weight_decay: float, **kwargs: Any) -> torch.optim.Optimizer:
+    """`optimizer` with weight decay on conv / linear weights only (`split_parameters`' "decay" group); BatchNorm
+    scales and shifts, biases and neuron parameters get none, as rate-BP's `split_params` does. Parameter dicts
+    (param groups) are passed through unchanged."""
+    params = list(params)
+    if params and isinstance(params[0], dict):
+        return optimizer(params, weight_decay=weight_decay, **kwargs)
+    groups = split_parameters(params)
+    parts = [{"params": groups["decay"], "weight_decay": weight_decay},
+             {"params": groups["no_decay"] + groups["neuron"], "weight_decay": 0.0}]
+    return optimizer([g for g in parts if g["params"]], **kwargs)
