@@ -111,20 +111,21 @@ def theta_of(module: nn.Module) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------ optimizers with alpha_gr
 
-class STDSAdam(torch.optim.Adam):
-    """`CIFAR10/optim.py`: torch's Adam, then the Grad R shrink of |theta| by lr * alpha_gr (not bias-corrected),
-    with the sign taken before the step and no sign flips (theta = 0 is absorbing):
-        theta <- s_old * max(s_old * theta - lr * alpha_gr, 0).
-    `alpha_gr` may be set per parameter group (0 = plain Adam)."""
+class _AlphaGRShrink:
+    """The Grad R term of the STDS repository's optimizers: after the base optimizer's step, every parameter of a
+    group with `alpha_gr` > 0 is moved by `_shrink(p, sign before the step, lr * alpha_gr)`. `alpha_gr` may be set
+    per parameter group (0 = the plain base optimizer)."""
 
-    def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, alpha_gr: float = 0.0, **kwargs):
+    def _set_alpha_gr(self, alpha_gr: float) -> None:
         if not alpha_gr >= 0:
-            raise ValueError(f"STDSAdam: alpha_gr={alpha_gr} must be >= 0")
-        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, **kwargs)
+            raise ValueError(f"{type(self).__name__}: alpha_gr={alpha_gr} must be >= 0")
         self.defaults["alpha_gr"] = alpha_gr
         for group in self.param_groups:
             group.setdefault("alpha_gr", alpha_gr)
+
+    @staticmethod
+    def _shrink(p: torch.Tensor, sign: torch.Tensor, amount: float) -> None:
+        raise NotImplementedError
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -133,40 +134,41 @@ class STDSAdam(torch.optim.Adam):
         for group in self.param_groups:
             if not group.get("alpha_gr"):
                 continue
-            shrink = group["lr"] * group["alpha_gr"]
             for p in group["params"]:
                 if id(p) in signs:
-                    s = signs[id(p)]
-                    p.copy_(s * (s * p - shrink).clamp(min=0))
+                    self._shrink(p, signs[id(p)], group["lr"] * group["alpha_gr"])
         return loss
 
 
-class STDSSGD(torch.optim.SGD):
+class STDSAdam(_AlphaGRShrink, torch.optim.Adam):
+    """`CIFAR10/optim.py`: torch's Adam, then the Grad R shrink of |theta| by lr * alpha_gr (not bias-corrected),
+    with the sign taken before the step and no sign flips (theta = 0 is absorbing):
+        theta <- s_old * max(s_old * theta - lr * alpha_gr, 0)."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, alpha_gr: float = 0.0, **kwargs):
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, **kwargs)
+        self._set_alpha_gr(alpha_gr)
+
+    @staticmethod
+    def _shrink(p: torch.Tensor, sign: torch.Tensor, amount: float) -> None:
+        p.copy_(sign * (sign * p - amount).clamp(min=0))
+
+
+class STDSSGD(_AlphaGRShrink, torch.optim.SGD):
     """`ImageNet/optim.py`: torch's SGD (momentum, dampening, nesterov, weight decay as torch), then
     theta <- theta - lr * alpha_gr * s_old with the sign s_old taken before the step, no clamp (theta may change
     sign and jitters around 0). `lr` is the current (scheduled) learning rate."""
 
     def __init__(self, params: Iterable, lr: float = 0.1, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, alpha_gr: float = 0.0, **kwargs):
-        if not alpha_gr >= 0:
-            raise ValueError(f"STDSSGD: alpha_gr={alpha_gr} must be >= 0")
         super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                          nesterov=nesterov, **kwargs)
-        self.defaults["alpha_gr"] = alpha_gr
-        for group in self.param_groups:
-            group.setdefault("alpha_gr", alpha_gr)
+        self._set_alpha_gr(alpha_gr)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        signs = _signs_before(self.param_groups)
-        loss = super().step(closure)
-        for group in self.param_groups:
-            if not group.get("alpha_gr"):
-                continue
-            for p in group["params"]:
-                if id(p) in signs:
-                    p.sub_(signs[id(p)], alpha=group["lr"] * group["alpha_gr"])
-        return loss
+    @staticmethod
+    def _shrink(p: torch.Tensor, sign: torch.Tensor, amount: float) -> None:
+        p.sub_(sign, alpha=amount)
 
 
 def _signs_before(groups: list[dict]) -> dict[int, torch.Tensor]:
