@@ -148,3 +148,18 @@ def test_counters_of_a_probe_are_summed_over_the_ranks(monkeypatch):
     monkeypatch.setattr(Distributed, "sum", lambda self, values: [2 * v for v in values])   # two equal ranks
     dist.sum_counters(probe)
     assert probe.spikes == {"a": 6.0, "b": 2.0} and probe.steps == {"a": 20, "b": 8} and probe.mean() == 8 / 28
+
+
+@pytest.mark.slow
+def test_dsr_imagenet_chain_runs_over_two_processes(tmp_path):
+    """The multi-stage ImageNet preset (ANN -> calibrate -> SNN) on one process group for all stages: rank 0
+    writes the thresholds the SNN stage of every rank reads, and the chain's results."""
+    from test_dsr_pipeline import tiny_overrides, write_image_folder
+
+    images = write_image_folder(tmp_path / "imagenet", {"train": 9, "val": 4})   # 16 training images: 8 per rank
+    overrides = [o.replace("pipeline.ann.batch_size=2", "pipeline.ann.batch_size=4") for o in tiny_overrides(images)]
+    r0, r1 = (_result(p) for p in _spawn(tmp_path, 2, [*overrides, "hardware=ddp", "hardware.device=cpu"]))
+    assert r0["run_dir"] == r1["run_dir"] == str(tmp_path / "rank0") and not (tmp_path / "rank1").exists()
+    assert r0["test_acc"] == r1["test_acc"]
+    summary = json.loads((tmp_path / "rank0" / "results.json").read_text())
+    assert (tmp_path / "rank0" / "calibrate" / "thresholds.json").is_file() and "pipeline" in summary

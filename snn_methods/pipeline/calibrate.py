@@ -103,8 +103,10 @@ def calibrate(cfg: DictConfig, settings: DictConfig, ann_checkpoint: Path, run_d
               "num_samples": n, "dataset": cfg.dataset.name, "model": model_cfg,
               "ann_checkpoint": str(ann_checkpoint), "sites": sites}
     path = Path(run_dir) / THRESHOLDS_FILE
-    text = json.dumps(record, indent=2)
-    atomic_write_bytes(path, lambda f: f.write(text.encode()))
+    if exp.dist.is_main:   # every rank measured the same images; one writes, the others wait until it is there
+        text = json.dumps(record, indent=2)
+        atomic_write_bytes(path, lambda f: f.write(text.encode()))
+    exp.dist.broadcast(None)
     log.info("calibrated %d sites on %d %s images -> %s", len(sites), n, settings.split, path)
     return {"stage": "calibrate", "thresholds": str(path), "sites": sites, "final": dict.fromkeys(FINAL_KEYS)}
 

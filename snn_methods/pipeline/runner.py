@@ -65,15 +65,29 @@ def _run_stage(cfg: DictConfig, stage: str, run_dir: Path) -> dict:
 def run_stages(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """Run `cfg.stage` (one stage, in the run directory) or, for stage=all, the three stages in ann/, calibrate/ and
     snn/ under it, each reading the artefacts of the one before; returns the last stage's results."""
-    from snn_methods import api, results as results_io
-    from snn_methods.pipeline.calibrate import THRESHOLDS_FILE
+    from snn_methods import api
+    from snn_methods.engine import distributed, hardware
 
     stage = cfg.get("stage")
     if stage not in (*STAGES, CHAIN):
         raise ConfigError(f"stage={stage!r} is invalid: must be one of {', '.join(STAGES)} or {CHAIN}")
-    root = Path(run_dir) if run_dir is not None else api._default_run_dir()[0]
-    if stage != CHAIN:
-        return _run_stage(cfg, stage, root)
+    # one process group for all the stages of a multi-process run (each stage's api.run joins it, none closes it)
+    dist, _ = distributed.setup(cfg.hardware, hardware.resolve_device(cfg.hardware.device))
+    try:
+        root = dist.broadcast(Path(run_dir) if run_dir is not None else api._default_run_dir()[0])   # rank 0's
+        results = _run_stage(cfg, stage, root) if stage != CHAIN else _run_chain(cfg, root, dist.is_main)
+    except BaseException:
+        dist.close(wait_for_all=False)
+        raise
+    dist.close()
+    return results
+
+
+def _run_chain(cfg: DictConfig, root: Path, is_main: bool) -> dict:
+    """stage=all: ann/, calibrate/ and snn/ under `root`, each reading the artefacts of the one before."""
+    from snn_methods import results as results_io
+    from snn_methods.pipeline.calibrate import THRESHOLDS_FILE
+
     for key in ("ann_checkpoint", "thresholds"):
         if cfg.pipeline.get(key):
             raise ConfigError(f"stage=all makes its own artefacts in its run directory, so pipeline.{key} must stay "
@@ -84,12 +98,14 @@ def run_stages(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     chained = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
     chained.pipeline.ann_checkpoint = str(root / "ann" / "last.pt")
     chained.pipeline.thresholds = str(root / "calibrate" / THRESHOLDS_FILE)
-    root.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(chained, root / "config.yaml", resolve=True)
+    if is_main:
+        root.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(chained, root / "config.yaml", resolve=True)
     stages = {stage_name: _run_stage(chained, stage_name, root / stage_name) for stage_name in STAGES}
     summary = {**stages["snn"], "run_dir": str(root),
                "pipeline": {"ann": {"run_dir": str(root / "ann"), "test_acc": stages["ann"]["final"]["test_acc"]},
                             "calibrate": {"thresholds": chained.pipeline.thresholds},
                             "snn": {"run_dir": str(root / "snn")}}}
-    results_io.write(root / "results.json", summary)
+    if is_main:
+        results_io.write(root / "results.json", summary)
     return summary
