@@ -446,6 +446,37 @@ def test_corrupt_or_truncated_recordings_are_named_then_failed_or_skipped(cifar_
         "extract/bird/cifar10_bird_3.aedat", "extract/cat/cifar10_cat_4.aedat"]
 
 
+def test_event_files_are_read_one_thread_at_a_time(tmp_path):
+    """numpy's header parsing is not thread-safe on CPython 3.11 (see _NPZ_READ_LOCK): a reader waits its turn."""
+    import threading
+
+    from spikingjelly.datasets import utils as sj_utils
+
+    from snn_methods.data import event_prep
+
+    events = tmp_path / "rec.npz"
+    sj_utils.np_savez(events, t=np.arange(8), x=np.zeros(8, int), y=np.zeros(8, int), p=np.ones(8, int))
+    frames = tmp_path / "frames.npz"
+    reader = threading.Thread(target=event_prep._integrate, args=(events, frames, 2, "number", 4, 4))
+    with event_prep._NPZ_READ_LOCK:           # another thread is reading
+        reader.start()
+        reader.join(timeout=0.5)
+        assert reader.is_alive() and not frames.exists()
+    reader.join(timeout=10)
+    with np.load(frames) as data:
+        assert data["frames"].shape == (2, 2, 4, 4) and data["frames"].sum() == 8
+
+
+def test_an_interpreter_fault_is_not_blamed_on_the_file():
+    from snn_methods.data.event_prep import run_per_file
+
+    def task(kind):
+        raise {"file": ValueError("bad header"), "interpreter": SystemError("AST constructor")}[kind]
+    assert run_per_file(task, [("file",)], ["a.npz"], threads=2) == {"a.npz": "ValueError: bad header"}
+    with pytest.raises(SystemError, match="AST constructor"):
+        run_per_file(task, [("file",), ("interpreter",)], ["a.npz", "b.npz"], threads=2)
+
+
 def test_truncated_gesture_recording_is_named(gesture_root, tmp_path):
     root = tmp_path / "G"
     shutil.copytree(gesture_root / "extract", root / "extract")

@@ -30,6 +30,7 @@ import logging
 import os
 import shutil
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -153,6 +154,13 @@ def _build_atomically(stage: Path, build: Callable[[Path], dict[str, str]]) -> N
     log.info("built %s in %.1f s%s", stage, time.time() - started, f" ({len(bad)} unusable files)" if bad else "")
 
 
+# numpy parses each .npy header with ast.literal_eval, and CPython 3.11's AST converter keeps its recursion
+# depth in shared state: two threads in it at once can fail with "SystemError: AST constructor recursion
+# depth mismatch" (cpython gh-106905, fixed in 3.12/3.13 only). Seen once in CI on a Gesture recording, which
+# was then reported as unusable. Reading is cheap next to integrating, so the readers take turns.
+_NPZ_READ_LOCK = threading.Lock()
+
+
 def run_per_file(task: Callable[..., None], jobs: list[tuple], names: list[str], threads: int) -> dict[str, str]:
     """Run task(*job) for every job in threads; {name: reason} for each job that raised."""
     bad: dict[str, str] = {}
@@ -160,6 +168,8 @@ def run_per_file(task: Callable[..., None], jobs: list[tuple], names: list[str],
         futures = [pool.submit(task, *job) for job in jobs]
         for name, future in zip(names, futures):
             error = future.exception()
+            if isinstance(error, (SystemError, MemoryError)) or not isinstance(error, (Exception, type(None))):
+                raise error            # the interpreter's or the machine's fault, not the file's
             if error is not None:
                 bad[name] = f"{type(error).__name__}: {error}"
     return dict(sorted(bad.items()))
@@ -232,8 +242,9 @@ def _integrate(events_file: Path, frames_file: Path, frames: int, split_by: str,
     import numpy as np
     from spikingjelly.datasets import utils as sj_utils
 
-    with np.load(events_file) as data:
-        events = {key: data[key] for key in ("t", "x", "y", "p")}
+    with _NPZ_READ_LOCK:   # one reader at a time: see _NPZ_READ_LOCK
+        with np.load(events_file) as data:
+            events = {key: data[key] for key in ("t", "x", "y", "p")}
     n = len(events["t"])
     if n < frames:
         raise ValueError(f"{n} events, fewer than the {frames} frames asked for (a truncated or empty recording "
