@@ -248,6 +248,74 @@ def test_batch_stats_of_several_steps():
     torch.testing.assert_close(var, vars_[-1] + eps)
 
 
+def test_batch_stats_are_recorded_slice_by_slice_exactly():
+    torch.manual_seed(5)
+    x = torch.randn(300, 8, 32, 32) * 3 + 1          # 8192 values a row: three slices of 1M values
+    stats = BatchStats()
+    stats.record(x)
+    stats.record(x.half())                            # autocast's half activations: statistics in float32
+    var, mean = torch.var_mean(x.double(), (0, 2, 3), unbiased=False)
+    for m, v in zip(stats.means, stats.vars):
+        assert m.dtype == v.dtype == torch.float32
+    torch.testing.assert_close(stats.means[0].double(), mean, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(stats.vars[0].double(), var, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(stats.vars[1].double(), var, rtol=2e-3, atol=2e-3)
+
+
+def test_a_multi_step_neuron_traced_step_by_step_is_the_one_call_neuron():
+    """The spike pass calls a multi-step neuron one step at a time (its state carries over): same spikes, same final
+    potential, and the same trace as recorded from one call's potential sequence."""
+    torch.manual_seed(6)
+    x = torch.randn(6, 4, 10) * 1.5
+    for make in (lif, lambda: neuron.LIFNode(tau=2.0, v_reset=0.0, detach_reset=False, step_mode="m",
+                                             surrogate_function=surrogate.Sigmoid(alpha=4.0))):
+        whole, stepped = make(), make()
+        whole.store_v_seq = True
+        spikes = whole(x)
+        reference = NeuronTrace(dynamics_of(whole))
+        reference.update(x, spikes, 0.0, whole.v_seq)
+        trace = NeuronTrace(dynamics_of(stepped))
+        out = spike_pass_forward(stepped, stepped.forward, trace, x)
+        assert torch.equal(out, spikes) and torch.equal(stepped.v, whole.v) and trace.steps == 6
+        assert not stepped.store_v_seq
+        torch.testing.assert_close(trace.spike_sum, reference.spike_sum, rtol=0, atol=0)
+        torch.testing.assert_close(trace.elig_sum, reference.elig_sum, rtol=1e-6, atol=1e-7)
+
+
+def test_the_spike_pass_releases_each_layers_input_inside_nested_sequentials():
+    import weakref
+
+    from snn_methods.rules.stepping import call_releasing_inputs
+
+    seen = {}
+
+    class Keep(nn.Module):       # remembers (weakly) the tensor it returns
+        def forward(self, x):
+            y = x * 2
+            seen["first"] = weakref.ref(y)
+            return y
+
+    class Probe(nn.Module):      # notes whether that tensor is still alive
+        def forward(self, x):
+            seen["alive"] = seen["first"]() is not None
+            return x + 1
+
+    model = nn.Sequential(Keep(), nn.Sequential(nn.Linear(3, 3), Probe()))
+    x = torch.randn(2, 3)
+    with torch.no_grad():
+        expected = model(x)
+        assert seen["alive"]                         # called as usual, the nested Sequential's caller holds it
+        torch.testing.assert_close(call_releasing_inputs(model, x), expected, rtol=0, atol=0)
+        assert not seen["alive"]
+        calls = []
+        handle = model[1].register_forward_hook(lambda *a: calls.append(1))
+        torch.testing.assert_close(call_releasing_inputs(model, x), expected, rtol=0, atol=0)
+        assert calls == [1] and seen["alive"]        # a hooked Sequential runs as a whole, its hook included
+        handle.remove()
+        block = nn.Linear(3, 3)
+        torch.testing.assert_close(call_releasing_inputs(block, x), block(x))
+
+
 # ------------------------------------------------------------------------------------------------ the rule vs BPTT
 @pytest.mark.parametrize("step_mode", ["m", "s"])
 def test_one_hidden_layer_rate_gradients_times_T_equal_bptt(step_mode):

@@ -43,6 +43,11 @@ def _wide(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
+def _slice_rows(x: torch.Tensor, elements: int = 1 << 20) -> int:
+    """Rows of x per slice so that a slice holds about `elements` values (at least one row)."""
+    return max(1, elements // max(1, x[0].numel()))
+
+
 class BatchStats:
     """The batch statistics one BatchNorm saw in the spike pass, one entry per call."""
 
@@ -51,12 +56,18 @@ class BatchStats:
         self.vars: list[torch.Tensor] = []
 
     def record(self, x: torch.Tensor) -> None:
-        """Mean and biased variance per channel, two-pass (on the CPU twice as fast as torch.var_mean here)."""
-        x, dims = _wide(x.detach()), _dims(x)
-        mean = x.mean(dims)
-        centred = x - mean.view((1, -1) + (1,) * (x.dim() - 2))
+        """Mean and biased variance per channel, two-pass (on the CPU twice as fast as torch.var_mean here); the
+        centred copy is made a slice of the batch at a time, so that recording adds no [T*N, ...] tensor to the
+        spike pass's peak memory."""
+        x, dims = x.detach(), _dims(x)
+        mean = x.mean(dims, dtype=torch.promote_types(x.dtype, torch.float32))
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        square_sum = torch.zeros_like(mean)
+        for part in x.split(_slice_rows(x)):
+            centred = _wide(part) - mean.view(shape)
+            square_sum += centred.mul_(centred).sum(dims)
         self.means.append(mean)
-        self.vars.append(centred.mul_(centred).mean(dims))
+        self.vars.append(square_sum / (x.numel() // x.shape[1]))
 
     def combined(self, eps: float, compat_last_step: bool) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.means:

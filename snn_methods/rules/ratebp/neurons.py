@@ -218,7 +218,25 @@ class NeuronTrace:
 
 def spike_pass_forward(module: nn.Module, forward: Callable[..., torch.Tensor], trace: NeuronTrace,
                        x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-    """Run the neuron's own forward (its spikes are the spike pass's output) and record its trace."""
+    """Run the neuron's own forward (its spikes are the spike pass's output) and record its trace.
+
+    A multi-step call on [T, N, ...] is made one time step at a time (the neuron's state carries over between
+    calls, so the spikes are the same): called once, the neuron would build its spike and potential sequences as
+    lists of steps and then stack them, four [T, N, ...] tensors at once beside its input, which made the spike
+    pass's peak memory grow with T. Step by step only the input and the output are T-sized."""
+    if args or kwargs or x.shape[0] == 1:
+        return _traced_call(module, forward, trace, x, *args, **kwargs)
+    out = None
+    for t in range(x.shape[0]):
+        s = _traced_call(module, forward, trace, x[t:t + 1])
+        if out is None:
+            out = s.new_empty((x.shape[0], *s.shape[1:]))
+        out[t] = s[0]
+    return out
+
+
+def _traced_call(module: nn.Module, forward: Callable[..., torch.Tensor], trace: NeuronTrace,
+                 x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
     v_before, keep = module.v, module.store_v_seq
     module.store_v_seq = True
     try:

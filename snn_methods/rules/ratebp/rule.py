@@ -12,7 +12,7 @@ from snn_methods.engine.losses import rate
 from snn_methods.engine.precision import Precision
 from snn_methods.rules.base import StepOutput
 from snn_methods.rules.ratebp.session import RateBPSession
-from snn_methods.rules.stepping import forward_steps
+from snn_methods.rules.stepping import call_releasing_inputs, forward_steps
 
 
 class RateBP:
@@ -59,7 +59,8 @@ class RateBP:
             with RateBPSession(model, compat_bn_last_step=compat_bn,
                                sigmoid4_eligibility=self.compat_original_eligibility_sigmoid4) as s:
                 with torch.no_grad(), precision.autocast():
-                    forward_steps(model, x, self.step_mode)
+                    # nothing is kept for backward here: release every [T, N, ...] activation as soon as it is used
+                    forward_steps(model, x, self.step_mode, call=call_releasing_inputs)
                 s.check_steps(T)
                 s.phase = "rate"
                 with precision.autocast():
