@@ -48,8 +48,22 @@ def test_missing_torchvision_set_says_where_and_how(tmp_path):
     assert not (tmp_path / "nowhere").exists()              # nothing half-made left behind
 
 
+def test_tests_cannot_reach_the_network():
+    """conftest's no_network guard: what keeps every test below (downloads included) off the internet."""
+    import socket
+
+    with socket.socket() as sock, pytest.raises(OSError, match="tests must not use the network"):
+        sock.connect(("93.184.216.34", 80))
+    with socket.socket() as server:                    # this machine stays reachable (SLURM, DDP, W&B service)
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        with socket.create_connection(server.getsockname(), timeout=5):
+            pass
+
+
 def test_interrupted_download_leaves_nothing_behind(tmp_path, monkeypatch):
-    """No network: torchvision's own download step is replaced by one that writes part of the archive and fails."""
+    """No network (and none reachable: conftest's no_network): torchvision's own download step is replaced by one
+    that writes part of the archive and fails, as a dropped connection would."""
     import torchvision.datasets as tvd
 
     def interrupted(self):
