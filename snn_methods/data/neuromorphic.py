@@ -155,6 +155,9 @@ def _check_bad(bad: dict[str, str], on_bad_file: str, where: Path) -> list[str]:
 def _bundle(name: str, num_classes: int, train: Samples, test: Samples, read: Callable, frame_size: int,
             size: int | None, pipeline: str, augment: bool, mirror_safe: bool, pil: dict, val_from: str,
             val_fraction: float, split_seed: int, num_workers: int, loader: LoaderSettings, info: dict) -> DataBundle:
+    if not len(train) or not len(test):
+        raise DataError(f"{name}: the split {info['split_rule']!r} leaves {len(train)} training and {len(test)} test "
+                        f"samples in {info['source']}")
     if not mirror_safe and augment and pipeline in ("asgl", "ratebp"):
         log.warning("pipeline=%s flips frames left-right, which swaps %s classes such as left / right hand wave",
                     pipeline, name)
@@ -179,11 +182,15 @@ def _bundle(name: str, num_classes: int, train: Samples, test: Samples, read: Ca
     return DataBundle(name, *loaders, num_classes=num_classes, input_shape=(2, out, out), temporal=True, info=info)
 
 
-def _frames(es: EventSet, root: Path, frames: int, split_by: str, rebuild: bool) -> tuple[Path, dict[str, str]]:
+def _frames(es: EventSet, root: Path, frames: int, split_by: str, rebuild: bool, on_bad_file: str,
+            info: dict) -> Path:
+    """The frames folder, prepared if needed; its path and the recordings left out go into info."""
     from spikingjelly import configure
 
     threads = min(os.cpu_count() or 1, configure.max_threads_number_for_datasets_preprocess)
-    return prepare_frames(es, root, frames, split_by, rebuild=rebuild, threads=threads)
+    frames_dir, bad = prepare_frames(es, root, frames, split_by, rebuild=rebuild, threads=threads)
+    info.update(source=str(frames_dir), skipped_files=_check_bad(bad, on_bad_file, root))
+    return frames_dir
 
 
 def cifar10_dvs(*, name: str = "cifar10_dvs", root: str, frames: int, split_by: str = "number", size: int | None = 48,
@@ -200,9 +207,8 @@ def cifar10_dvs(*, name: str = "cifar10_dvs", root: str, frames: int, split_by: 
     if split == "folders":
         train, test, read, frame_size = _folders(pt_root, root_path, frames, pt_layout, info)
     else:
-        frames_dir, bad = _frames(CIFAR10_DVS, root_path, frames, split_by, rebuild)
-        info.update(source=str(frames_dir), orientation=orientation,
-                    skipped_files=_check_bad(bad, on_bad_file, root_path))
+        frames_dir = _frames(CIFAR10_DVS, root_path, frames, split_by, rebuild, on_bad_file, info)
+        info.update(orientation=orientation)
         samples, indices = _cifar10_dvs_samples(frames_dir)
         if split == "first900":
             if None in indices:
@@ -217,9 +223,6 @@ def cifar10_dvs(*, name: str = "cifar10_dvs", root: str, frames: int, split_by: 
                               f"(split_seed {split_seed}), the rest test", train_ratio=train_ratio)
         train, test = samples.take(train_pos), samples.take(test_pos)
         read = NpzFrames(orientation)
-    if not len(train) or not len(test):
-        raise DataError(f"{name}: the split {split!r} leaves {len(train)} training and {len(test)} test samples "
-                        f"in {info['source']}")
     return _bundle(name, 10, train, test, read, frame_size, size, pipeline, augment, True,
                    dict(pil_uint8_wrap=pil_uint8_wrap, pil_premultiply_la=pil_premultiply_la), val_from,
                    val_fraction, split_seed, num_workers, loader, info)
@@ -239,13 +242,10 @@ def dvs128_gesture(*, name: str = "dvs128_gesture", root: str, frames: int, spli
     if split == "folders":
         train, test, read, frame_size = _folders(pt_root, root_path, frames, pt_layout, info)
     else:
-        frames_dir, bad = _frames(DVS128_GESTURE, root_path, frames, split_by, rebuild)
-        info.update(source=str(frames_dir), skipped_files=_check_bad(bad, on_bad_file, root_path),
-                    split="official: trials_to_train.txt / trials_to_test.txt (by subject)")
+        frames_dir = _frames(DVS128_GESTURE, root_path, frames, split_by, rebuild, on_bad_file, info)
+        info.update(split="official: trials_to_train.txt / trials_to_test.txt (by subject)")
         train, test = _gesture_samples(frames_dir, "train"), _gesture_samples(frames_dir, "test")
         read = NpzFrames()
-    if not len(train) or not len(test):
-        raise DataError(f"{name}: {len(train)} training and {len(test)} test samples in {info['source']}")
     return _bundle(name, 11, train, test, read, frame_size, size, pipeline, augment, False,
                    dict(pil_uint8_wrap=pil_uint8_wrap, pil_premultiply_la=pil_premultiply_la), val_from,
                    val_fraction, split_seed, num_workers, loader, info)
