@@ -14,9 +14,9 @@ from omegaconf import DictConfig, OmegaConf
 from snn_methods import results as results_io
 from snn_methods.config import compose, validate
 from snn_methods.data import DataBundle, LoaderSettings
-from snn_methods.engine import checkpoint, distributed, hardware
+from snn_methods.engine import checkpoints, distributed, hardware
 from snn_methods.engine.distributed import Distributed
-from snn_methods.engine.precision import Precision
+from snn_methods.precision import Precision
 from snn_methods.errors import CheckpointError, UserError
 from snn_methods.neurons import NeuronFactory
 from snn_methods.reuse.loading import load_and_prepare
@@ -155,7 +155,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """Train (or continue) the run described by `cfg`; write results.json and return its content.
     Under DDP every process calls it; rank 0 chooses the run directory and writes every file."""
     if cfg.get("pipeline") is not None:   # a multi-stage recipe: its runner calls run() once per stage
-        from snn_methods.pipeline import run_stages
+        from snn_methods.ann2snn import run_stages
 
         return run_stages(cfg, run_dir)
     dist, _ = distributed.setup(cfg.hardware, hardware.resolve_device(cfg.hardware.device))
@@ -190,11 +190,11 @@ def _run(cfg: DictConfig, run_dir: str | Path | None, dist: Distributed) -> dict
 
     done = results_io.read(run_dir / "results.json")
     if done is not None and ckpt is not None:
-        _check_same_run(checkpoint.load(ckpt).get("config", {}), current, run_dir)
+        _check_same_run(checkpoints.load(ckpt).get("config", {}), current, run_dir)
         if done.get("epochs") == cfg.epochs:
             log.info("%s already holds a finished run: returning its results (resume=never retrains)", run_dir)
             return done
-    payload = checkpoint.load(ckpt) if ckpt is not None else None
+    payload = checkpoints.load(ckpt) if ckpt is not None else None
     if payload is not None:
         _check_same_run(payload.get("config", {}), current, ckpt)
 

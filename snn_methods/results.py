@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from snn_methods.engine.checkpoint import atomic_write_bytes
+from snn_methods.engine.checkpoints import atomic_write_bytes
 
 REQUIRED = ("method", "model", "dataset", "T", "seed", "final", "best", "history", "wall_time_s", "versions")
 FINAL_KEYS = ("test_acc", "val_acc", "connectivity", "firing_rate", "synops_per_sample")

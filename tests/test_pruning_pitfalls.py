@@ -9,7 +9,7 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional
 
 from snn_methods import build, compose
-from snn_methods.engine.losses import rate
+from snn_methods.losses import rate
 from snn_methods.metrics import connectivity
 from snn_methods.models import create_model
 from snn_methods.neurons import NeuronFactory

@@ -16,8 +16,8 @@ import torch
 from omegaconf import OmegaConf
 from spikingjelly.activation_based import functional
 
-from snn_methods.engine import checkpoint
-from snn_methods.engine.losses import rate
+from snn_methods.engine import checkpoints
+from snn_methods.losses import rate
 from snn_methods.engine.preemption import NEVER, StopRequest, StopTraining
 from snn_methods.errors import TrainingDiverged
 from snn_methods.loggers import Logger
@@ -177,7 +177,7 @@ def checkpoint_payload(exp: "Experiment", state: TrainState, record: dict) -> di
     return {"format": CHECKPOINT_FORMAT, "epoch": state.epoch, "step": state.step,
             "model": exp.model.state_dict(), "optimizer": exp.optimizer.state_dict(),
             "scheduler": exp.scheduler.state_dict(), "pruning": exp.pruning.state_dict(),
-            "precision": exp.precision.state_dict(), "rng": checkpoint.rng_state(),
+            "precision": exp.precision.state_dict(), "rng": checkpoints.rng_state(),
             "callbacks": {name: cb.state_dict() for name, cb in exp.callbacks.items()},
             "history": state.history, "best": state.best, "wall_time_s": state.wall_time_s,
             "batch": state.batch, "epoch_sums": state.epoch_sums,
@@ -194,7 +194,7 @@ def restore(exp: "Experiment", payload: dict) -> TrainState:
     exp.precision.load_state_dict(payload.get("precision") or {})
     for name, cb in exp.callbacks.items():
         cb.load_state_dict((payload.get("callbacks") or {}).get(name) or {})
-    checkpoint.set_rng_state(payload["rng"])
+    checkpoints.set_rng_state(payload["rng"])
     return TrainState(epoch=payload["epoch"], step=payload["step"], history=list(payload["history"]),
                       best=dict(payload["best"]), wall_time_s=payload["wall_time_s"],
                       batch=payload.get("batch", 0), epoch_sums=dict(payload.get("epoch_sums") or {}))
@@ -234,7 +234,7 @@ def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict |
             train = train_epoch(exp, state, run_dir, stop)
         except StopTraining:
             if exp.dist.is_main:
-                checkpoint.save(run_dir / "last.pt", checkpoint_payload(exp, state, {}))
+                checkpoints.save(run_dir / "last.pt", checkpoint_payload(exp, state, {}))
             log.info("stopped at epoch %d, batch %d: last.pt saved", state.epoch + 1, state.batch)
             raise
         if exp.scheduler.interval == "epoch":
@@ -262,9 +262,9 @@ def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict |
         exp.dist.check_same_parameters(exp.model, record["epoch"])
         if exp.dist.is_main:
             payload = checkpoint_payload(exp, state, record)
-            checkpoint.save(run_dir / "last.pt", payload)
+            checkpoints.save(run_dir / "last.pt", payload)
             if improved:
-                checkpoint.save(run_dir / "best.pt", payload)
+                checkpoints.save(run_dir / "best.pt", payload)
         log.info(_epoch_line(record, cfg.epochs))
         logger.log_metrics(record, step=record["epoch"])
     if not final_probes:  # the last epoch ran before a restart: measure the final model once more

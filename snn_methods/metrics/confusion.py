@@ -31,7 +31,7 @@ class ConfusionProbe:
             self._handle = None
 
     def _hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        from snn_methods.engine.losses import rate
+        from snn_methods.losses import rate
 
         self.predictions.append(rate(output).argmax(1).detach().cpu())
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from snn_methods.engine import checkpoint
+from snn_methods.engine import checkpoints
 from snn_methods.errors import CheckpointError
 from snn_methods.reuse.source import Source, read
 
@@ -118,10 +118,10 @@ def load_and_prepare(model: nn.Module, pruning: Any, cfg: Any) -> Match | None:
     plain = match(model, source.state)
     after = None
     if not plain.exact:   # would the prepared model fit better? Try it on copies; keep the random streams as they were
-        rng = checkpoint.rng_state()
+        rng = checkpoints.rng_state()
         probe = copy.deepcopy(model)
         copy.deepcopy(pruning).prepare_model(probe)
-        checkpoint.set_rng_state(rng)
+        checkpoints.set_rng_state(rng)
         prepared = match(probe, source.state)
         after = prepared if prepared.cost < plain.cost else None
     if after is None:

@@ -1,6 +1,6 @@
 """Where trained weights come from: a run directory, a checkpoint of this suite, or a plain state_dict file.
 
-Every file is read by `engine.checkpoint.load` (torch.load with weights_only=True): nothing pickled is executed,
+Every file is read by `engine.checkpoints.load` (torch.load with weights_only=True): nothing pickled is executed,
 and the config a checkpoint holds is plain data (dicts, lists, strings, numbers).
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from snn_methods.engine import checkpoint
+from snn_methods.engine import checkpoints
 from snn_methods.errors import CheckpointError
 
 # a directory means its final model (the one results.json's "final" describes); best.pt is named explicitly
@@ -84,7 +84,7 @@ def _strip_wrappers(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def read(path: str | Path, what: str = "ckpt") -> Source:
     """Read (never unpickle code) and classify a checkpoint; `what` names the config key in messages."""
     file = locate(path, what)
-    payload = checkpoint.load(file)   # CheckpointError for a missing, truncated, corrupt or unsafe file
+    payload = checkpoints.load(file)   # CheckpointError for a missing, truncated, corrupt or unsafe file
     if isinstance(payload.get("config"), dict) and _tensors_only(payload.get("model")):
         return Source(file, "checkpoint", _strip_wrappers(dict(payload["model"])), payload)
     if _tensors_only(payload):

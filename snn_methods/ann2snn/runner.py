@@ -1,4 +1,4 @@
-"""Running the stages of a multi-stage recipe (see snn_methods/pipeline/__init__.py)."""
+"""Running the stages of a multi-stage recipe (see snn_methods/ann2snn/__init__.py)."""
 from __future__ import annotations
 
 import logging
@@ -52,7 +52,7 @@ def _require_inputs(cfg: DictConfig, stage: str) -> None:
 
 def _run_stage(cfg: DictConfig, stage: str, run_dir: Path) -> dict:
     from snn_methods import api
-    from snn_methods.pipeline.calibrate import calibrate
+    from snn_methods.ann2snn.convert import calibrate
 
     _require_inputs(cfg, stage)
     log.info("stage %s -> %s", stage, run_dir)
@@ -86,7 +86,7 @@ def run_stages(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 def _run_chain(cfg: DictConfig, root: Path, is_main: bool) -> dict:
     """stage=all: ann/, calibrate/ and snn/ under `root`, each reading the artefacts of the one before."""
     from snn_methods import results as results_io
-    from snn_methods.pipeline.calibrate import THRESHOLDS_FILE
+    from snn_methods.ann2snn.convert import THRESHOLDS_FILE
 
     for key in ("ann_checkpoint", "thresholds"):
         if cfg.pipeline.get(key):

@@ -9,6 +9,6 @@ Each stage is an ordinary run of `snn_methods.api.run` (calibrate aside) on the 
 entries of `pipeline.<stage>` put in place; stages read their inputs from `pipeline.ann_checkpoint` and
 `pipeline.thresholds`, which `stage=all` fills with its own artefacts.
 """
-from snn_methods.pipeline.runner import CHAIN, STAGES, run_stages, stage_config
+from snn_methods.ann2snn.runner import CHAIN, STAGES, run_stages, stage_config
 
 __all__ = ["CHAIN", "STAGES", "run_stages", "stage_config"]

@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Subset
 
-from snn_methods.engine.checkpoint import atomic_write_bytes
+from snn_methods.engine.checkpoints import atomic_write_bytes
 from snn_methods.errors import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def activation_percentiles(model: torch.nn.Module, encoder: Any, loader: DataLoa
 def calibrate(cfg: DictConfig, settings: DictConfig, ann_checkpoint: Path, run_dir: Path) -> dict:
     """Stage `calibrate`: build the ANN of `cfg`, load its trained weights, write RUN/thresholds.json."""
     from snn_methods.api import build
-    from snn_methods.pipeline.ann_to_snn import load_ann_weights
+    from snn_methods.ann2snn.ann_to_snn import load_ann_weights
     from snn_methods.results import FINAL_KEYS
 
     exp = build(cfg)

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from snn_methods.engine.callbacks import Callback
 from snn_methods.errors import CheckpointError
 from snn_methods.neurons import spiking_neurons
-from snn_methods.pipeline.calibrate import read_thresholds
+from snn_methods.ann2snn.convert import read_thresholds
 from snn_methods.reuse.loading import match
 from snn_methods.reuse.source import read
 
