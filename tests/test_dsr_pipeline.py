@@ -17,8 +17,8 @@ from snn_methods import build, compose
 from snn_methods.errors import CheckpointError, ConfigError
 from snn_methods.neurons import spiking_neurons
 from snn_methods.ann2snn import run_stages, stage_config
-from snn_methods.ann2snn.ann_to_snn import InitFromANN, load_ann_weights
-from snn_methods.ann2snn.convert import OrderStatistic, activation_percentiles, read_thresholds
+from snn_methods.ann2snn.convert import (InitFromANN, OrderStatistic, activation_percentiles, load_ann_weights,
+                                         read_thresholds)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,10 +16,10 @@ from omegaconf import OmegaConf
 import snn_methods.pruning
 from snn_methods import build, compose, run
 from snn_methods.engine import checkpoints
+from snn_methods.engine.checkpoints import read
 from snn_methods.engine.loop import evaluate
 from snn_methods.errors import CheckpointError, ConfigError, UserError
 from snn_methods.reuse import evaluate_checkpoint
-from snn_methods.reuse.source import read
 
 # a dense digits model worth fine-tuning (~90% test accuracy after 3 epochs, about a second of training)
 DENSE = ["debug=tiny", "logger=none", "epochs=3", "train.limit_train_batches=null", "train.limit_eval_batches=null"]

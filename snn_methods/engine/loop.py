@@ -10,21 +10,19 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 import torch
 from omegaconf import OmegaConf
 from spikingjelly.activation_based import functional
 
 from snn_methods.engine import checkpoints
-from snn_methods.losses import rate
+from snn_methods.engine.experiment import Experiment
 from snn_methods.engine.preemption import NEVER, StopRequest, StopTraining
 from snn_methods.errors import TrainingDiverged
 from snn_methods.loggers import Logger
+from snn_methods.losses import rate
 from snn_methods.metrics import FiringRateProbe, SynOpsProbe, connectivity, peak_memory_mb, reset_peak_memory
-
-if TYPE_CHECKING:
-    from snn_methods.api import Experiment
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
@@ -68,7 +66,7 @@ def _start_epoch(loader: Any, epoch: int, start: int) -> tuple[Iterable, int]:
     return itertools.islice(loader, start, None), len(loader)
 
 
-def train_epoch(exp: "Experiment", state: TrainState, run_dir: Path, stop: StopRequest = NEVER) -> dict:
+def train_epoch(exp: Experiment, state: TrainState, run_dir: Path, stop: StopRequest = NEVER) -> dict:
     model, cfg, dist = exp.model, exp.cfg, exp.dist
     net = exp.train_model if exp.train_model is not None else model   # DDP around the model, or the model
     model.train()
@@ -124,7 +122,7 @@ def train_epoch(exp: "Experiment", state: TrainState, run_dir: Path, stop: StopR
 
 
 @torch.no_grad()
-def evaluate(exp: "Experiment", loader: Any, probes: tuple = ()) -> dict:
+def evaluate(exp: Experiment, loader: Any, probes: tuple = ()) -> dict:
     """Plain SNN inference (whatever the gradient rule): loss and accuracy; probes (firing rate, SynOps) listen in."""
     model = exp.model
     was_training = model.training
@@ -151,7 +149,7 @@ def evaluate(exp: "Experiment", loader: Any, probes: tuple = ()) -> dict:
     return {"loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1), "n": int(seen)}
 
 
-def evaluate_with(exp: "Experiment", loader: Any, probes: tuple) -> dict:
+def evaluate_with(exp: Experiment, loader: Any, probes: tuple) -> dict:
     """`evaluate` with the probes' hooks installed for the duration."""
     with contextlib.ExitStack() as stack:
         for probe in probes:
@@ -159,7 +157,7 @@ def evaluate_with(exp: "Experiment", loader: Any, probes: tuple) -> dict:
         return evaluate(exp, loader, probes)
 
 
-def _final_probes(exp: "Experiment") -> tuple:
+def _final_probes(exp: Experiment) -> tuple:
     return (FiringRateProbe(exp.model),) + ((SynOpsProbe(exp.model),) if exp.cfg.train.synops_final else ())
 
 
@@ -173,7 +171,7 @@ def _update_best(state: TrainState, record: dict) -> bool:
     return improved
 
 
-def checkpoint_payload(exp: "Experiment", state: TrainState, record: dict) -> dict:
+def checkpoint_payload(exp: Experiment, state: TrainState, record: dict) -> dict:
     return {"format": CHECKPOINT_FORMAT, "epoch": state.epoch, "step": state.step,
             "model": exp.model.state_dict(), "optimizer": exp.optimizer.state_dict(),
             "scheduler": exp.scheduler.state_dict(), "pruning": exp.pruning.state_dict(),
@@ -186,7 +184,7 @@ def checkpoint_payload(exp: "Experiment", state: TrainState, record: dict) -> di
             "config_unresolved": OmegaConf.to_container(exp.cfg, resolve=False)}
 
 
-def restore(exp: "Experiment", payload: dict) -> TrainState:
+def restore(exp: Experiment, payload: dict) -> TrainState:
     exp.model.load_state_dict(payload["model"])
     exp.optimizer.load_state_dict(payload["optimizer"])
     exp.scheduler.load_state_dict(payload["scheduler"])
@@ -209,7 +207,7 @@ def _epoch_line(rec: dict, epochs: int) -> str:
             f" | val {pct(rec['val_acc'])} | test {pct(rec.get('test_acc'))}{conn}{fr} | {rec['epoch_time_s']:.1f} s")
 
 
-def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict | None = None,
+def fit(exp: Experiment, run_dir: Path, logger: Logger, resume_payload: dict | None = None,
         stop: StopRequest = NEVER) -> dict:
     """Train for cfg.epochs (continuing from `resume_payload` if given) and return the results dict.
     When `stop` is requested, last.pt is saved after the current step and StopTraining is raised."""
@@ -273,7 +271,7 @@ def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict |
     return summarise(exp, state, final_probes)
 
 
-def summarise(exp: "Experiment", state: TrainState, final_probes: tuple) -> dict:
+def summarise(exp: Experiment, state: TrainState, final_probes: tuple) -> dict:
     cfg, last = exp.cfg, state.history[-1]
     final = {"test_acc": last["test_acc"], "val_acc": last["val_acc"], "test_loss": last["test_loss"],
              "val_loss": last["val_loss"], "connectivity": last["connectivity"],

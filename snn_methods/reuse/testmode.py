@@ -14,13 +14,19 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
 
 from snn_methods import results as results_io
 from snn_methods.config import CONF_DIR, compose
+from snn_methods.engine.checkpoints import Source, describe_target, load_weights, read
+from snn_methods.engine.experiment import build
+from snn_methods.engine.rundir import default_run_dir
 from snn_methods.errors import CheckpointError, ConfigError
-from snn_methods.reuse.loading import describe_target, load_weights
-from snn_methods.reuse.source import Source, read
+from snn_methods.loggers import LoggerGroup
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +59,6 @@ def _quote(path: str | Path) -> str:
 
 def override_keys(overrides: Sequence[str]) -> list[tuple[str, str]]:
     """(dotted key or group, the override as written) for every override that changes the job's config."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     parsed = OverridesParser.create().parse_overrides(list(overrides))
     return [(o.key_or_group, o.input_line or o.key_or_group) for o in parsed if not o.key_or_group.startswith("hydra")]
 
@@ -245,20 +249,14 @@ def _loader(exp: Any, split: str, batch_size: int | None) -> Any:
     loader = exp.data.test if split == "test" else exp.data.val
     if batch_size is None:
         return loader
-    from torch.utils.data import DataLoader
-
     return DataLoader(loader.dataset, batch_size=batch_size, shuffle=False, num_workers=loader.num_workers,
                       pin_memory=loader.pin_memory)
 
 
 def _build(cfg: DictConfig, source: Source, applied: list[str]) -> Any:
-    """api.build on the rebuilt config. Where a checkpoint's saved config cannot be built here (a method, model or
+    """`build` on the rebuilt config. Where a checkpoint's saved config cannot be built here (a method, model or
     neuron this installation lacks, a value today's checks refuse), the one-line error names the checkpoint and
     the suite commit that wrote it."""
-    from hydra.errors import InstantiationException
-
-    from snn_methods.api import build
-
     if source.kind != "checkpoint":   # a plain state_dict: the current config, whose errors speak for themselves
         return build(cfg)
     commit = (source.payload.get("versions") or {}).get("git_commit")
@@ -279,11 +277,6 @@ def _build(cfg: DictConfig, source: Source, applied: list[str]) -> Any:
 
 def run_test(current: DictConfig, overrides: Sequence[str], run_dir: str | Path | None = None) -> dict:
     """Evaluate current.ckpt as `overrides` ask (launch.py passes Hydra's task overrides); write eval.json."""
-    from hydra.utils import instantiate
-
-    from snn_methods.api import _default_run_dir, build
-    from snn_methods.loggers import LoggerGroup
-
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if not current.get("ckpt"):
@@ -293,7 +286,7 @@ def run_test(current: DictConfig, overrides: Sequence[str], run_dir: str | Path 
     cfg, applied, warnings = test_config(source, current, overrides)   # refuses overrides that change the model
     if current.get("init_from"):
         raise ConfigError(f"init_from={current.init_from} is for training; mode=test evaluates ckpt={current.ckpt}")
-    default_dir, meta = _default_run_dir()
+    default_dir, meta = default_run_dir()
     run_dir = Path(run_dir) if run_dir else default_dir
     run_dir.mkdir(parents=True, exist_ok=True)
 
