@@ -36,7 +36,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     return its content. Under DDP every process calls it; rank 0 chooses the run directory and writes every file."""
     if cfg.get("mode", "train") == "test":
         raise UserError("mode=test evaluates a checkpoint without training: use `launch.py mode=test ckpt=PATH` "
-                        "or snn_methods.api.evaluate(PATH, overrides)")
+                        "or snn_methods.reuse.evaluate_checkpoint(PATH, overrides)")
     return execute(cfg, run_dir=run_dir)
 
 
