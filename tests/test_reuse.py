@@ -65,6 +65,23 @@ def test_mode_test_reproduces_the_runs_final_evaluation(dense, tmp_path):
     assert result["warnings"] == []                                      # same libraries, commit and data
 
 
+def test_mode_test_counts_connectivity_with_the_prunings_zero_threshold(tmp_path):
+    """One pruned checkpoint, one connectivity: eval.json counts |w| <= pruning.zero_threshold as zero, as training
+    did for results.json (a threshold this large makes the two counts differ, so the test can fail)."""
+    from snn_methods.metrics import connectivity
+
+    cfg = compose([*DENSE, "method=grad_rewire", "pruning.zero_threshold=0.05", "epochs=1", "train.synops_final=false"])
+    trained = run(cfg, run_dir=tmp_path / "run")["final"]
+    final = _eval(tmp_path / "run", tmp_path)["final"]
+    for key in ("connectivity", "connectivity_with_bn"):
+        assert final[key] == trained[key], key
+    assert final["layers"]["connectivity"] == trained["layers"]["connectivity"]
+    model = build(cfg).model
+    model.load_state_dict(read(tmp_path / "run").state)
+    exact_zeros, thresholded = connectivity(model)["total"], connectivity(model, zero_threshold=0.05)["total"]
+    assert thresholded == trained["connectivity"] < exact_zeros   # the threshold changes the count
+
+
 def test_best_checkpoint_val_split_and_batch_size(dense, tmp_path):
     run_dir, trained = dense
     best = _eval(run_dir / "best.pt", tmp_path, name="best")

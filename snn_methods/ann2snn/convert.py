@@ -107,7 +107,7 @@ def calibrate(cfg: DictConfig, settings: DictConfig, ann_checkpoint: Path, run_d
         atomic_write_bytes(path, lambda f: f.write(text.encode()))
     exp.dist.broadcast(None)
     log.info("calibrated %d sites on %d %s images -> %s", len(sites), n, settings.split, path)
-    return {"stage": "calibrate", "thresholds": str(path), "sites": sites, "final": dict.fromkeys(results_io.FINAL_KEYS)}
+    return results_io.calibration(str(path), sites)
 
 
 def read_thresholds(path: str | Path) -> dict:

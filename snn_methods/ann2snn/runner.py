@@ -98,10 +98,7 @@ def _run_chain(cfg: DictConfig, root: Path, is_main: bool) -> dict:
         root.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(chained, root / "config.yaml", resolve=True)
     stages = {stage_name: _run_stage(chained, stage_name, root / stage_name) for stage_name in STAGES}
-    summary = {**stages["snn"], "run_dir": str(root),
-               "pipeline": {"ann": {"run_dir": str(root / "ann"), "test_acc": stages["ann"]["final"]["test_acc"]},
-                            "calibrate": {"thresholds": chained.pipeline.thresholds},
-                            "snn": {"run_dir": str(root / "snn")}}}
+    summary = results_io.chain(stages, root, chained.pipeline.thresholds)
     if is_main:
         results_io.write(root / "results.json", summary)
     return summary

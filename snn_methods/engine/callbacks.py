@@ -5,8 +5,6 @@ Configured as a dict of `_target_` nodes under `callbacks:` so a method file add
 """
 from __future__ import annotations
 
-from typing import Any
-
 from snn_methods.engine.experiment import Experiment
 
 

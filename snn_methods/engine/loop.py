@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import itertools
 import logging
-import math
 import sys
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import torch
 from omegaconf import OmegaConf
 from spikingjelly.activation_based import functional
 
+from snn_methods import results as results_io
 from snn_methods.engine import checkpoints
 from snn_methods.engine.experiment import Experiment
 from snn_methods.engine.preemption import NEVER, StopRequest, StopTraining
@@ -23,6 +23,7 @@ from snn_methods.errors import TrainingDiverged
 from snn_methods.loggers import Logger
 from snn_methods.losses import rate
 from snn_methods.metrics import FiringRateProbe, SynOpsProbe, connectivity, peak_memory_mb, reset_peak_memory
+from snn_methods.values import is_finite_number
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
@@ -85,7 +86,7 @@ def train_epoch(exp: Experiment, state: TrainState, run_dir: Path, stop: StopReq
         exp.optimizer.zero_grad(set_to_none=True)
         out = exp.rule.step(net, exp.encoder(x), y, exp.loss_fn, exp.precision)
         loss = float(out.loss)
-        diverged, stopping = dist.any(not math.isfinite(loss), stop.requested)   # every rank decides alike
+        diverged, stopping = dist.any(not is_finite_number(loss), stop.requested)   # every rank decides alike
         if diverged:
             last = run_dir / "last.pt"
             kept = f"the last good checkpoint is {last} (epoch {state.epoch})" if last.exists() else "no checkpoint was written yet"
@@ -157,8 +158,28 @@ def evaluate_with(exp: Experiment, loader: Any, probes: tuple) -> dict:
         return evaluate(exp, loader, probes)
 
 
-def _final_probes(exp: Experiment) -> tuple:
+def final_probes(exp: Experiment) -> tuple:
+    """The probes of a final evaluation: the firing rate, and SynOps / energy unless train.synops_final=false."""
     return (FiringRateProbe(exp.model),) + ((SynOpsProbe(exp.model),) if exp.cfg.train.synops_final else ())
+
+
+def evaluate_final(exp: Experiment, loader: Any, split: str, extra_probes: tuple = ()) -> tuple[dict, dict]:
+    """The final evaluation of the model on one split, measured as at the end of training: (the results.json
+    "final" block for that split, the evaluation's {loss, acc, n}). `extra_probes` (e.g. a confusion matrix)
+    listen in; connectivity counts |w| <= the pruning's zero_threshold as zero, as every epoch does."""
+    probes = final_probes(exp)
+    reset_peak_memory(exp.device)
+    started = time.perf_counter()
+    stats = evaluate_with(exp, loader, (*probes, *extra_probes))
+    elapsed = time.perf_counter() - started
+    conn = connectivity(exp.model, zero_threshold=exp.pruning.zero_threshold)
+    record = {"val_acc": None, "val_loss": None, "test_acc": None, "test_loss": None,
+              f"{split}_acc": stats["acc"], f"{split}_loss": stats["loss"],
+              "connectivity": conn["total"], "connectivity_with_bn": conn["with_bn"],
+              "layers": {"connectivity": conn["layers"]}}
+    final = results_io.final(record, probes, samples_per_s=stats["n"] / max(elapsed, 1e-9),
+                             memory=peak_memory_mb(exp.device))
+    return final, stats
 
 
 def _update_best(state: TrainState, record: dict) -> bool:
@@ -220,7 +241,7 @@ def fit(exp: Experiment, run_dir: Path, logger: Logger, resume_payload: dict | N
     log.info("training epochs %d-%d in %s", state.epoch + 1, cfg.epochs, run_dir)
     for cb in exp.callbacks.values():
         cb.on_train_start(exp, state.epoch)
-    final_probes: tuple = ()
+    probes: tuple = ()
     test: dict = {"acc": None, "loss": None}
     while state.epoch < cfg.epochs:
         started = time.perf_counter()
@@ -240,8 +261,8 @@ def fit(exp: Experiment, run_dir: Path, logger: Logger, resume_payload: dict | N
         rates = FiringRateProbe(exp.model)
         val = evaluate_with(exp, exp.data.val, (rates,))
         if cfg.train.eval_test_every_epoch or last_epoch:
-            final_probes = _final_probes(exp) if last_epoch else ()
-            test = evaluate_with(exp, exp.data.test, final_probes)
+            probes = final_probes(exp) if last_epoch else ()
+            test = evaluate_with(exp, exp.data.test, probes)
         conn = connectivity(exp.model, zero_threshold=exp.pruning.zero_threshold)
         record = {"epoch": state.epoch, "lr": lr,
                   "train_loss": train["loss"], "train_acc": train["acc"],
@@ -265,34 +286,16 @@ def fit(exp: Experiment, run_dir: Path, logger: Logger, resume_payload: dict | N
                 checkpoints.save(run_dir / "best.pt", payload)
         log.info(_epoch_line(record, cfg.epochs))
         logger.log_metrics(record, step=record["epoch"])
-    if not final_probes:  # the last epoch ran before a restart: measure the final model once more
-        final_probes = _final_probes(exp)
-        evaluate_with(exp, exp.data.test, final_probes)
-    return summarise(exp, state, final_probes)
+    if not probes:  # the last epoch ran before a restart: measure the final model once more
+        probes = final_probes(exp)
+        evaluate_with(exp, exp.data.test, probes)
+    return summarise(exp, state, probes)
 
 
-def summarise(exp: Experiment, state: TrainState, final_probes: tuple) -> dict:
-    cfg, last = exp.cfg, state.history[-1]
-    final = {"test_acc": last["test_acc"], "val_acc": last["val_acc"], "test_loss": last["test_loss"],
-             "val_loss": last["val_loss"], "connectivity": last["connectivity"],
-             "connectivity_with_bn": last["connectivity_with_bn"], "firing_rate": None, "synops_per_sample": None,
-             "layers": {"connectivity": last["layers"]["connectivity"]}}
-    for probe in final_probes:
-        if isinstance(probe, FiringRateProbe):
-            final["firing_rate"] = probe.mean()
-            final["layers"]["firing_rate"] = probe.rates()
-        else:
-            ops = probe.per_sample()
-            final.update(synops_per_sample=ops["synops"], dense_ops_per_sample=ops["dense"],
-                         effective_acs_per_sample=ops["effective_acs"], effective_macs_per_sample=ops["effective_macs"],
-                         energy_pj_per_sample=ops["energy_pj"])
-            final["layers"]["synops"] = ops["layers"]
-    memory = peak_memory_mb(exp.device)
-    final.update(samples_per_s=sum(h["samples_per_s"] for h in state.history) / len(state.history),
-                 peak_memory_mb=memory["mb"], peak_memory_kind=memory["kind"])
-    best = {k: state.best[k] for k in ("val_acc", "test_acc_at_best_val", "test_acc_max", "epoch", "test_acc_max_epoch")}
-    return {"method": cfg.method.name, "model": cfg.model.name, "dataset": cfg.dataset.name, "T": cfg.T,
-            "seed": cfg.seed, "epochs": cfg.epochs, "steps": state.step, "final": final,
-            "best": {**best, "selection": "val_acc (test_acc_max is the seeds' convention: max test accuracy over epochs)"},
-            "history": state.history, "wall_time_s": state.wall_time_s, "data": exp.data.info,
-            "versions": exp.versions, **({"init_from": exp.init_source} if exp.init_source else {})}
+def summarise(exp: Experiment, state: TrainState, probes: tuple) -> dict:
+    """The run's results.json, from its history and the final evaluation's probes."""
+    final = results_io.final(state.history[-1], probes, memory=peak_memory_mb(exp.device),
+                             samples_per_s=sum(h["samples_per_s"] for h in state.history) / len(state.history))
+    return results_io.training(exp.cfg, steps=state.step, final=final, best=state.best, history=state.history,
+                               wall_time_s=state.wall_time_s, data=exp.data.info, versions=exp.versions,
+                               init_source=exp.init_source)

@@ -3,11 +3,12 @@
 The model is rebuilt from the config saved in the checkpoint; only the keys in OVERRIDABLE may differ from
 the trained run (where it runs, which split, how many time steps...). A plain state_dict has no saved
 config: then the current config (defaults + overrides) describes the model. The evaluation is the engine's
-own (`engine.loop.evaluate_with` with the final-evaluation probes), so eval.json's "final" has the same
+own (`engine.loop.evaluate_final`) and eval.json is built by snn_methods/results.py, so its "final" has the same
 keys and meanings as results.json's, plus the split's per-class accuracy and confusion matrix.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import time
@@ -24,9 +25,11 @@ from snn_methods import results as results_io
 from snn_methods.config import CONF_DIR, compose
 from snn_methods.engine.checkpoints import Source, describe_target, load_weights, read
 from snn_methods.engine.experiment import build
+from snn_methods.engine.loop import evaluate_final
 from snn_methods.engine.rundir import default_run_dir
 from snn_methods.errors import CheckpointError, ConfigError
 from snn_methods.loggers import LoggerGroup
+from snn_methods.metrics.confusion import ConfusionProbe
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +177,6 @@ def test_config(source: Source, current: DictConfig, overrides: Sequence[str]) -
 
 
 def _apply(base: dict, current: DictConfig, keys: list[tuple[str, str]], warnings: list[str]) -> DictConfig:
-    import copy
-
     base = copy.deepcopy(base)
     added = _fill_missing(base, OmegaConf.to_container(current, resolve=False))
     added = [k for k in added if k.split(".")[0] not in OWN_KEYS]
@@ -217,31 +218,17 @@ def _provenance(source: Source, exp: Any) -> list[str]:
 
 
 def evaluate_split(exp: Any, loader: Any, split: str) -> dict:
-    """The engine's final evaluation of one split: the results.json "final" block, plus per-class accuracy and
-    the confusion matrix (rows: true class, columns: predicted)."""
-    from snn_methods.engine.loop import TrainState, _final_probes, evaluate_with, summarise
-    from snn_methods.metrics import connectivity, reset_peak_memory
-    from snn_methods.metrics.confusion import ConfusionProbe
-
-    probes = _final_probes(exp)
+    """The engine's final evaluation of one split (`loop.evaluate_final`): the results.json "final" block, plus
+    per-class accuracy and the confusion matrix (rows: true class, columns: predicted)."""
     confusion = ConfusionProbe(exp.model, exp.data.num_classes)
-    reset_peak_memory(exp.device)
-    started = time.perf_counter()
-    stats = evaluate_with(exp, confusion.track(loader), (*probes, confusion))
-    elapsed = time.perf_counter() - started
+    final, stats = evaluate_final(exp, confusion.track(loader), split, (confusion,))
     matrix = confusion.matrix()
     if int(matrix.sum()) != stats["n"] or int(matrix.trace()) != round(stats["acc"] * stats["n"]):
         raise RuntimeError(f"the confusion matrix ({int(matrix.trace())}/{int(matrix.sum())} correct) disagrees with "
                            f"the evaluation ({stats['acc']} of {stats['n']})")
-    conn = connectivity(exp.model)
-    record = {"epoch": None, "val_acc": None, "val_loss": None, "test_acc": None, "test_loss": None,
-              f"{split}_acc": stats["acc"], f"{split}_loss": stats["loss"],
-              "connectivity": conn["total"], "connectivity_with_bn": conn["with_bn"],
-              "layers": {"connectivity": conn["layers"]}, "samples_per_s": stats["n"] / max(elapsed, 1e-9)}
-    summary = summarise(exp, TrainState(history=[record]), probes)
-    summary["final"].update(split=split, acc=stats["acc"], loss=stats["loss"], n=stats["n"],
-                            per_class_acc=confusion.per_class_accuracy(), confusion_matrix=matrix.tolist())
-    return summary
+    final.update(split=split, acc=stats["acc"], loss=stats["loss"], n=stats["n"],
+                 per_class_acc=confusion.per_class_accuracy(), confusion_matrix=matrix.tolist())
+    return final
 
 
 def _loader(exp: Any, split: str, batch_size: int | None) -> Any:
@@ -303,22 +290,19 @@ def run_test(current: DictConfig, overrides: Sequence[str], run_dir: str | Path 
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
     batch_override = any(key == "batch_size" for key, _ in override_keys(overrides))
-    summary = evaluate_split(exp, _loader(exp, cfg.eval_split, cfg.batch_size if batch_override else None),
-                             cfg.eval_split)
+    final = evaluate_split(exp, _loader(exp, cfg.eval_split, cfg.batch_size if batch_override else None),
+                           cfg.eval_split)
     saved_cfg, metrics = source.config or {}, source.payload.get("metrics") or {}
     trained = None if source.kind != "checkpoint" else {
         "T": saved_cfg.get("T"), "epoch": source.payload.get("epoch"), "epochs": saved_cfg.get("epochs"),
         **{k: metrics.get(k) for k in ("val_acc", "test_acc", "connectivity", "firing_rate")}}
-    results = {
-        "mode": "test", **{k: summary[k] for k in ("method", "model", "dataset", "T", "seed")},
-        "split": cfg.eval_split, "final": summary["final"],
-        "checkpoint": {"path": str(source.path.resolve()), "kind": source.kind,
-                       "config_source": "checkpoint" if source.kind == "checkpoint" else
-                       "current config (a plain state_dict has no saved config)",
-                       "versions": source.payload.get("versions"), "data": source.payload.get("data")},
-        "trained": trained, "overrides": applied, "warnings": warnings,
-        "data": summary["data"], "versions": summary["versions"],
-        "wall_time_s": time.perf_counter() - started, "run_dir": str(run_dir)}
+    checkpoint = {"path": str(source.path.resolve()), "kind": source.kind,
+                  "config_source": "checkpoint" if source.kind == "checkpoint" else
+                  "current config (a plain state_dict has no saved config)",
+                  "versions": source.payload.get("versions"), "data": source.payload.get("data")}
+    results = results_io.evaluation(cfg, split=cfg.eval_split, final=final, checkpoint=checkpoint, trained=trained,
+                                    overrides=applied, warnings=warnings, data=exp.data.info, versions=exp.versions,
+                                    wall_time_s=time.perf_counter() - started, run_dir=str(run_dir))
     results_io.write(run_dir / "eval.json", results)
 
     loggers = LoggerGroup(instantiate(node) for node in (cfg.logger.loggers or {}).values())
@@ -327,7 +311,6 @@ def run_test(current: DictConfig, overrides: Sequence[str], run_dir: str | Path 
     loggers.start(run_dir, OmegaConf.to_container(cfg, resolve=True), meta)
     loggers.log_summary(results)
     loggers.close(True)
-    final = results["final"]
     log.info("mode=test: %s accuracy %.4f on %d samples at T=%s (trained at T=%s), connectivity %s, results in %s",
              cfg.eval_split, final["acc"], final["n"], cfg.T, (trained or {}).get("T", "?"), final["connectivity"],
              run_dir / "eval.json")
