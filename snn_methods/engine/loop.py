@@ -45,7 +45,7 @@ def _progress(iterable: Iterable, setting: Any, desc: str, total: int | None) ->
     show = sys.stderr.isatty() if setting == "auto" else bool(setting)
     if not show:
         return iterable
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm   # loaded when a progress bar is shown (a terminal, or train.progress=true)
 
     return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
 
