@@ -50,20 +50,20 @@ def _default_groups() -> set[str]:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    from snn_methods import run
+    # imported here, not at the top: a bad group choice (checked before Hydra starts) answers without importing torch
+    from snn_methods.api import execute
     from snn_methods.engine.preemption import Preempted
     from snn_methods.errors import TrainingDiverged, UserError
     from snn_methods.results import lookup
-    from snn_methods.reuse import run_test
 
-    test = cfg.get("mode") == "test"   # evaluate ckpt, write eval.json (snn_methods/reuse/testmode.py)
+    test = cfg.get("mode") == "test"   # execute evaluates ckpt and writes eval.json: its objective is final.acc
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode.name == "RUN" and "submitit" in str(hydra_cfg.launcher.get("_target_")):
         print(f"error: hardware={hydra_cfg.runtime.choices.get('hardware')} sends jobs to SLURM / submitit through "
               f"Hydra's launcher, which only multiruns use: add -m (one job is a sweep of one)", file=sys.stderr)
         sys.exit(2)
     try:
-        results = run_test(cfg, hydra_cfg.overrides.task) if test else run(cfg)
+        results = execute(cfg, hydra_cfg.overrides.task)   # mode=test, a multi-stage recipe, or one training run
     except UserError as e:
         if hydra_cfg.mode.name == "MULTIRUN":  # let the launcher record this job as failed, go on
             log.error("%s", e)

@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from snn_methods import compose, run  # noqa: E402
-from snn_methods.engine import checkpoint  # noqa: E402
+from snn_methods.engine import checkpoints  # noqa: E402
 
 BASE = ["experiment=digits_pruning", "logger=none", "train.progress=false"]
 # (row label, overrides); strengths picked to land near 10 % and 2 % connectivity with seed 0 (for hard Deep R:
@@ -64,7 +64,7 @@ def one_run(overrides: list[str], seed: int, root: Path, threads: int) -> dict:
 def functional_connectivity(ckpt: Path, eps: float = 1e-8) -> float:
     """Fraction of Conv/Linear weights with |w| > eps: hard Deep R's rewired +1e-8 weights count as pruned
     (they are zeroed again before they can learn; spec pruning.md 3.2)."""
-    model = checkpoint.load(ckpt)["model"]
+    model = checkpoints.load(ckpt)["model"]
     weights = [w for k, w in model.items() if k.endswith("weight") and w.dim() >= 2]
     return sum(int((w.abs() > eps).sum()) for w in weights) / sum(w.numel() for w in weights)
 

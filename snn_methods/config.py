@@ -5,15 +5,15 @@
 """
 from __future__ import annotations
 
-import math
 import os
-from numbers import Integral, Real
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
 from snn_methods.errors import ConfigError
+from snn_methods.values import is_finite_number
 
 CONF_DIR = Path(os.environ.get("SNN_METHODS_CONF", Path(__file__).resolve().parent.parent / "conf"))
 
@@ -55,24 +55,20 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, Integral) and not isinstance(v, bool)
 
 
-def _is_num(v: Any) -> bool:
-    return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def int_at_least(lo: int) -> Callable[[Any], bool]:
     return lambda v: _is_int(v) and v >= lo
 
 
 def positive(v: Any) -> bool:
-    return _is_num(v) and v > 0
+    return is_finite_number(v) and v > 0
 
 
 def non_negative(v: Any) -> bool:
-    return _is_num(v) and v >= 0
+    return is_finite_number(v) and v >= 0
 
 
 def in_unit_interval_half_open(v: Any) -> bool:
-    return _is_num(v) and 0 <= v < 1
+    return is_finite_number(v) and 0 <= v < 1
 
 
 def one_of(*choices: Any) -> Callable[[Any], bool]:
@@ -90,9 +86,9 @@ RULES: list[Rule] = [
     ("seed", int_at_least(0), "an integer >= 0"),
     ("optimizer.lr", positive, "a number > 0"),
     ("optimizer.weight_decay", non_negative, "a number >= 0"),
-    ("optimizer.momentum", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("optimizer.momentum", lambda v: is_finite_number(v) and 0 <= v < 1, "a number in [0, 1)"),
     # neuron.tau: snn_methods/neurons/checks.py (> 1 for SpikingJelly's LIF, > 0 for the DSR LIF)
-    ("neuron.init_tau", lambda v: _is_num(v) and v > 1, "a number > 1"),
+    ("neuron.init_tau", lambda v: is_finite_number(v) and v > 1, "a number > 1"),
     ("neuron.v_threshold", positive, "a number > 0"),
     ("neuron.surrogate.alpha", positive, "a number > 0 (the surrogate's sharpness)"),
     ("train.grad_clip", optional(positive), "null or a number > 0"),
@@ -101,8 +97,8 @@ RULES: list[Rule] = [
     ("train.progress", one_of("auto", True, False), "auto, true or false"),
     ("hardware.device", lambda v: v in ("auto", "cpu", "cuda") or str(v).startswith("cuda:"), "auto, cpu, cuda or cuda:N"),
     ("hardware.amp_dtype", one_of("float16", "bfloat16"), "float16 or bfloat16"),
-    ("dataset.val_fraction", lambda v: _is_num(v) and 0 < v < 1, "a number in (0, 1)"),
-    ("dataset.test_fraction", lambda v: _is_num(v) and 0 < v < 1, "a number in (0, 1)"),
+    ("dataset.val_fraction", lambda v: is_finite_number(v) and 0 < v < 1, "a number in (0, 1)"),
+    ("dataset.test_fraction", lambda v: is_finite_number(v) and 0 < v < 1, "a number in (0, 1)"),
     ("dataset.val_size", int_at_least(1), "an integer >= 1"),
     ("logger.loggers.wandb.mode", one_of("auto", "online", "offline", "disabled"), "auto, online, offline or disabled"),
 ]

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from snn_methods.errors import UserError
-from snn_methods.reuse.source import Source, read
+from snn_methods.engine.checkpoints import Source, read
 
 
 def summary(source: Source) -> dict:

@@ -401,7 +401,7 @@ def test_build_gives_a_multi_step_asgl_neuron(tiny):
 
 # ------------------------------------------------------------------------------------------------ TET, Cutout
 def test_tet_loss_formula():
-    from snn_methods.engine.losses import TET
+    from snn_methods.losses import TET
 
     torch.manual_seed(0)
     out, y = torch.randn(4, 5, 3), torch.randint(3, (5,))

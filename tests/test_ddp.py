@@ -107,7 +107,7 @@ def _result(proc) -> dict:
 @pytest.mark.slow
 def test_two_processes_train_like_one_and_only_rank_0_writes(tmp_path):
     from snn_methods import compose, run
-    from snn_methods.engine import checkpoint
+    from snn_methods.engine import checkpoints
 
     single = run(compose([*OVERRIDES, "hardware=cpu"]), run_dir=tmp_path / "single")
     procs = _spawn(tmp_path, 2, [*OVERRIDES, "hardware=ddp"])
@@ -121,8 +121,8 @@ def test_two_processes_train_like_one_and_only_rank_0_writes(tmp_path):
         # the same global batches: the same training up to float rounding (gradients summed in another order)
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
         assert abs(a["val_acc"] - b["val_acc"]) <= 2 / 360 and abs(a["train_acc"] - b["train_acc"]) <= 2 / 192
-    w_ddp = checkpoint.load(tmp_path / "rank0" / "last.pt")["model"]
-    w_one = checkpoint.load(tmp_path / "single" / "last.pt")["model"]
+    w_ddp = checkpoints.load(tmp_path / "rank0" / "last.pt")["model"]
+    w_one = checkpoints.load(tmp_path / "single" / "last.pt")["model"]
     for key in w_one:
         torch.testing.assert_close(w_ddp[key], w_one[key], rtol=1e-4, atol=1e-5)
     assert ddp["final"]["synops_per_sample"] == pytest.approx(single["final"]["synops_per_sample"], rel=2e-2)

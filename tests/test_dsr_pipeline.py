@@ -16,9 +16,9 @@ from omegaconf import OmegaConf
 from snn_methods import build, compose
 from snn_methods.errors import CheckpointError, ConfigError
 from snn_methods.neurons import spiking_neurons
-from snn_methods.pipeline import run_stages, stage_config
-from snn_methods.pipeline.ann_to_snn import InitFromANN, load_ann_weights
-from snn_methods.pipeline.calibrate import OrderStatistic, activation_percentiles, read_thresholds
+from snn_methods.ann2snn import run_stages, stage_config
+from snn_methods.ann2snn.convert import (InitFromANN, OrderStatistic, activation_percentiles, load_ann_weights,
+                                         read_thresholds)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,7 +141,7 @@ def test_stage_without_a_multi_stage_preset_is_one_clear_line(tiny):
 
 
 def _ann_checkpoint(tmp_path: Path, base_width: int, neuron: str = "relu") -> tuple[Path, dict]:
-    from snn_methods.engine import checkpoint
+    from snn_methods.engine import checkpoints
     from snn_methods.models import create_model
     from snn_methods.neurons import NeuronFactory
 
@@ -149,7 +149,7 @@ def _ann_checkpoint(tmp_path: Path, base_width: int, neuron: str = "relu") -> tu
     model = create_model("preact_resnet18_imagenet", neuron=NeuronFactory(compose([f"neuron={neuron}"]).neuron),
                          num_classes=2, input_shape=(3, 32, 32), base_width=base_width)
     path = tmp_path / f"w{base_width}_{neuron}.pt"
-    checkpoint.save(path, {"model": model.state_dict(), "config": {"model": model_cfg}})
+    checkpoints.save(path, {"model": model.state_dict(), "config": {"model": model_cfg}})
     return path, model_cfg
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from snn_methods import build, run
-from snn_methods.engine import checkpoint, loop
+from snn_methods.engine import checkpoints, loop
 from snn_methods.errors import CheckpointError, TrainingDiverged
 from snn_methods.results import FINAL_KEYS, is_complete
 
@@ -23,7 +23,7 @@ def test_tiny_run_writes_results_checkpoints_and_config(tiny, tmp_path):
     assert len(on_disk["history"]) == 2 and on_disk["versions"]["torch"]
     assert {"last.pt", "best.pt", "config.yaml"} <= {p.name for p in tmp_path.iterdir()}
     assert not list(tmp_path.glob("*.tmp"))
-    ck = checkpoint.load(tmp_path / "last.pt")        # weights_only=True: plain data only
+    ck = checkpoints.load(tmp_path / "last.pt")        # weights_only=True: plain data only
     assert ck["epoch"] == 2 and ck["config"]["T"] == 2 and "model" in ck and "rng" in ck
 
 
@@ -55,13 +55,13 @@ def test_resumed_run_equals_uninterrupted(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "train_epoch", killed_after_two_epochs)
     with pytest.raises(KeyboardInterrupt):
         run(tiny(*overrides), run_dir=tmp_path / "cut")
-    assert checkpoint.load(tmp_path / "cut" / "last.pt")["epoch"] == 2
+    assert checkpoints.load(tmp_path / "cut" / "last.pt")["epoch"] == 2
     monkeypatch.setattr(loop, "train_epoch", real_train_epoch)
     resumed = run(tiny(*overrides, "resume=auto"), run_dir=tmp_path / "cut")
 
     assert _history(resumed) == _history(whole)
     assert resumed["final"]["test_acc"] == whole["final"]["test_acc"] and resumed["steps"] == whole["steps"]
-    a, b = (checkpoint.load(tmp_path / d / "last.pt")["model"] for d in ("whole", "cut"))
+    a, b = (checkpoints.load(tmp_path / d / "last.pt")["model"] for d in ("whole", "cut"))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -87,7 +87,7 @@ def test_resuming_a_directory_of_another_config_is_refused(tiny, tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeypatch):
-    from snn_methods.engine import losses
+    from snn_methods import losses
 
     real, calls = losses.RateCrossEntropy.__call__, {"n": 0}
 
@@ -100,28 +100,28 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
         run(tiny("epochs=3", "train.limit_train_batches=3"), run_dir=tmp_path)
     msg = str(info.value)
     assert "nan" in msg and "epoch 2" in msg and str(tmp_path / "last.pt") in msg and "optimizer.lr" in msg
-    assert checkpoint.load(tmp_path / "last.pt")["epoch"] == 1
+    assert checkpoints.load(tmp_path / "last.pt")["epoch"] == 1
     assert not (tmp_path / "results.json").exists()
 
 
 def test_truncated_checkpoint_is_reported_not_unpickled(tmp_path):
     path = tmp_path / "last.pt"
-    checkpoint.save(path, {"a": torch.zeros(100)})
+    checkpoints.save(path, {"a": torch.zeros(100)})
     path.write_bytes(path.read_bytes()[:50])
     with pytest.raises(CheckpointError, match="truncated"):
-        checkpoint.load(path)
+        checkpoints.load(path)
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
-    checkpoint.save(path, {"v": torch.ones(3)})
+    checkpoints.save(path, {"v": torch.ones(3)})
 
     def crash(*args, **kwargs):
         raise OSError("disk full (simulated)")
     monkeypatch.setattr(torch, "save", crash)
     with pytest.raises(OSError):
-        checkpoint.save(path, {"v": torch.zeros(3)})
-    assert torch.equal(checkpoint.load(path)["v"], torch.ones(3))     # the old file is intact
+        checkpoints.save(path, {"v": torch.zeros(3)})
+    assert torch.equal(checkpoints.load(path)["v"], torch.ones(3))     # the old file is intact
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]         # no temporary file left
 
 
@@ -178,4 +178,4 @@ def test_callbacks_are_called_and_checkpointed(tiny, tmp_path):
     cb = CountingCallback.instances[-1]
     assert cb.calls == [("start", 0), ("epoch_start", 0), ("epoch_end", 0), ("epoch_start", 1), ("epoch_end", 1)]
     assert [h["callback_steps"] for h in res["history"]] == [3, 6]
-    assert checkpoint.load(tmp_path / "last.pt")["callbacks"] == {"count": {"steps": 6}}
+    assert checkpoints.load(tmp_path / "last.pt")["callbacks"] == {"count": {"steps": 6}}

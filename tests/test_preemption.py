@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from snn_methods import run
-from snn_methods.engine import checkpoint
+from snn_methods.engine import checkpoints
 from snn_methods.engine.preemption import Preempted, StopRequest
 from snn_methods.rules.bptt import BPTT
 
@@ -38,7 +38,7 @@ def test_signal_saves_mid_epoch_and_the_resumed_run_equals_an_uninterrupted_one(
     _signal_at_step(monkeypatch, 7)     # epoch 2, batch 2
     with pytest.raises(Preempted, match="resume=auto"):
         run(tiny(*OVERRIDES), run_dir=tmp_path / "cut")
-    saved = checkpoint.load(tmp_path / "cut" / "last.pt")
+    saved = checkpoints.load(tmp_path / "cut" / "last.pt")
     assert (saved["epoch"], saved["batch"], saved["step"]) == (1, 2, 7)   # the step that was running completed
     assert saved["epoch_sums"]["seen"] == 2 * 16 and not (tmp_path / "cut" / "results.json").exists()
     assert signal.getsignal(signal.SIGUSR2) is signal.SIG_DFL              # the handler is removed again
@@ -48,7 +48,7 @@ def test_signal_saves_mid_epoch_and_the_resumed_run_equals_an_uninterrupted_one(
     assert _history(resumed) == _history(whole)
     assert resumed["steps"] == whole["steps"] == 15 and resumed["final"] == {**whole["final"], **{
         k: resumed["final"][k] for k in ("samples_per_s", "peak_memory_mb")}}
-    a, b = (checkpoint.load(tmp_path / d / "last.pt") for d in ("whole", "cut"))
+    a, b = (checkpoints.load(tmp_path / d / "last.pt") for d in ("whole", "cut"))
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert b["batch"] == 0 and b["epoch_sums"] == {}
 
@@ -58,7 +58,7 @@ def test_signal_hands_over_to_the_jobs_handler_after_saving(tiny, tmp_path, monk
     seen = {}
 
     def submitit_like(signum, frame):
-        seen["last.pt"] = checkpoint.load(tmp_path / "last.pt")["batch"]
+        seen["last.pt"] = checkpoints.load(tmp_path / "last.pt")["batch"]
         raise SystemExit(-1)
     previous = signal.signal(signal.SIGUSR2, submitit_like)
     try:

@@ -10,7 +10,7 @@ from spikingjelly.activation_based import functional
 
 from golden_data import fill_, input_
 from snn_methods import compose
-from snn_methods.engine.losses import RateCrossEntropy, RateMSE
+from snn_methods.losses import RateCrossEntropy, RateMSE
 from snn_methods.models import create_model
 from snn_methods.neurons import NeuronFactory
 from snn_methods.pruning import STDS, DeepRewiring, GradRewiring, prunable_layers, stds

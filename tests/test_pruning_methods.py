@@ -11,7 +11,7 @@ from spikingjelly.activation_based import functional
 
 from snn_methods import build, compose, run
 from snn_methods.config import CONF_DIR
-from snn_methods.engine import checkpoint, loop
+from snn_methods.engine import checkpoints, loop
 from snn_methods.errors import ConfigError
 from snn_methods.models import create_model, list_models
 from snn_methods.pruning import (STDS, DeepRewire, DeepRewiring, GradRewire, GradRewiring, OptimizerChain,
@@ -168,7 +168,7 @@ def _cut_and_resume(tiny, tmp_path, monkeypatch, overrides):
         run(tiny(*overrides), run_dir=tmp_path / "cut")
     monkeypatch.setattr(loop, "train_epoch", real)
     resumed = run(tiny(*overrides), run_dir=tmp_path / "cut")
-    return whole, resumed, *(checkpoint.load(tmp_path / d / "last.pt") for d in ("whole", "cut"))
+    return whole, resumed, *(checkpoints.load(tmp_path / d / "last.pt") for d in ("whole", "cut"))
 
 
 def _same(a, b):

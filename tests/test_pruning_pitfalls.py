@@ -9,7 +9,7 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional
 
 from snn_methods import build, compose
-from snn_methods.engine.losses import rate
+from snn_methods.losses import rate
 from snn_methods.metrics import connectivity
 from snn_methods.models import create_model
 from snn_methods.neurons import NeuronFactory
@@ -172,12 +172,12 @@ def test_6_gradual_width_schedule_wiring_in_a_ten_step_run(tiny, tmp_path):
         first.register_forward_pre_hook(lambda m, a: seen.append((m.training, exp.pruning.threshold.width)))
         spy_build.exp = exp
         return exp
-    import snn_methods.api as api
-    api_build, api.build = api.build, spy_build
+    import snn_methods.engine.training as training   # where a training run calls build
+    api_build, training.build = training.build, spy_build
     try:
         results = run(cfg, run_dir=tmp_path)
     finally:
-        api.build = api_build
+        training.build = api_build
     train_widths = [w for training, w in seen if training]
     assert len(train_widths) == 10 and train_widths[0] is None      # step 1: the identity mapping
     assert train_widths[1:] == pytest.approx([stds.schedule_ratio("sine", k, 10) for k in range(1, 10)], abs=1e-15)

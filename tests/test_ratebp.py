@@ -10,8 +10,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from spikingjelly.activation_based import functional, layer, neuron, surrogate
 
-from snn_methods.engine.losses import RateCrossEntropy
-from snn_methods.engine.precision import Precision
+from snn_methods.losses import RateCrossEntropy
+from snn_methods.precision import Precision
 from snn_methods.errors import ConfigError
 from snn_methods.models.layers import PerStepBatchNorm, SeqStem, SeqToANN
 from snn_methods.rules import BPTT, RateBP

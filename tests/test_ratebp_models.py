@@ -11,9 +11,9 @@ from spikingjelly.activation_based import functional
 from snn_methods import compose
 from snn_methods.api import _instantiate
 from snn_methods.config import CONF_DIR
-from snn_methods.engine.losses import RateCrossEntropy
+from snn_methods.losses import RateCrossEntropy
 from snn_methods.errors import ConfigError
-from snn_methods.engine.precision import Precision
+from snn_methods.precision import Precision
 from snn_methods.models import create_model, list_models
 from snn_methods.neurons import NeuronFactory, spiking_neurons
 from snn_methods.rules import BPTT, RateBP

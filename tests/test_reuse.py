@@ -15,11 +15,11 @@ from omegaconf import OmegaConf
 
 import snn_methods.pruning
 from snn_methods import build, compose, run
-from snn_methods.engine import checkpoint
+from snn_methods.engine import checkpoints
+from snn_methods.engine.checkpoints import read
 from snn_methods.engine.loop import evaluate
 from snn_methods.errors import CheckpointError, ConfigError, UserError
 from snn_methods.reuse import evaluate_checkpoint
-from snn_methods.reuse.source import read
 
 # a dense digits model worth fine-tuning (~90% test accuracy after 3 epochs, about a second of training)
 DENSE = ["debug=tiny", "logger=none", "epochs=3", "train.limit_train_batches=null", "train.limit_eval_batches=null"]
@@ -65,6 +65,23 @@ def test_mode_test_reproduces_the_runs_final_evaluation(dense, tmp_path):
     assert result["warnings"] == []                                      # same libraries, commit and data
 
 
+def test_mode_test_counts_connectivity_with_the_prunings_zero_threshold(tmp_path):
+    """One pruned checkpoint, one connectivity: eval.json counts |w| <= pruning.zero_threshold as zero, as training
+    did for results.json (a threshold this large makes the two counts differ, so the test can fail)."""
+    from snn_methods.metrics import connectivity
+
+    cfg = compose([*DENSE, "method=grad_rewire", "pruning.zero_threshold=0.05", "epochs=1", "train.synops_final=false"])
+    trained = run(cfg, run_dir=tmp_path / "run")["final"]
+    final = _eval(tmp_path / "run", tmp_path)["final"]
+    for key in ("connectivity", "connectivity_with_bn"):
+        assert final[key] == trained[key], key
+    assert final["layers"]["connectivity"] == trained["layers"]["connectivity"]
+    model = build(cfg).model
+    model.load_state_dict(read(tmp_path / "run").state)
+    exact_zeros, thresholded = connectivity(model)["total"], connectivity(model, zero_threshold=0.05)["total"]
+    assert thresholded == trained["connectivity"] < exact_zeros   # the threshold changes the count
+
+
 def test_best_checkpoint_val_split_and_batch_size(dense, tmp_path):
     run_dir, trained = dense
     best = _eval(run_dir / "best.pt", tmp_path, name="best")
@@ -90,12 +107,12 @@ def test_evaluating_at_another_T(dense, tmp_path):
 
 def test_old_checkpoint_without_unresolved_config_still_follows_T(dense, tmp_path):
     run_dir, _ = dense
-    payload = checkpoint.load(run_dir / "last.pt")
+    payload = checkpoints.load(run_dir / "last.pt")
     del payload["config_unresolved"]
     for key in ("mode", "ckpt", "eval_split", "init_from", "init_strict"):   # keys this issue added
         del payload["config"][key]
     del payload["config"]["train"]["synops_final"]
-    checkpoint.save(tmp_path / "old.pt", payload)
+    checkpoints.save(tmp_path / "old.pt", payload)
     r = _eval(tmp_path / "old.pt", tmp_path, "T=3")
     cfg = OmegaConf.load(tmp_path / "eval" / "config.yaml")
     assert r["T"] == 3 and cfg.encoder.T == 3 and cfg.mode == "test" and cfg.train.synops_final is True
@@ -111,7 +128,7 @@ def test_a_multirun_directory_name_is_quoted(dense, tmp_path):
 
 def test_plain_state_dicts_use_the_current_config(dense, tmp_path, caplog):
     run_dir, trained = dense
-    weights = checkpoint.load(run_dir / "last.pt")["model"]
+    weights = checkpoints.load(run_dir / "last.pt")["model"]
     torch.save(weights, tmp_path / "plain.pt")
     torch.save({f"module.{k}": v for k, v in weights.items()}, tmp_path / "ddp.pt")     # saved from a DDP wrapper
     torch.save({"epoch": 3, "state_dict": weights}, tmp_path / "wrapped.pth")          # other code bases' layout
@@ -163,10 +180,10 @@ def test_selecting_the_trained_option_again_is_accepted(dense, tmp_path):
 
 def test_a_checkpoint_whose_weights_do_not_fit_its_config(dense, tmp_path):
     run_dir, _ = dense
-    payload = checkpoint.load(run_dir / "last.pt")
+    payload = checkpoints.load(run_dir / "last.pt")
     for node in ("config", "config_unresolved"):
         payload[node]["model"]["hidden"] = [32]
-    checkpoint.save(tmp_path / "mixed.pt", payload)
+    checkpoints.save(tmp_path / "mixed.pt", payload)
     with pytest.raises(CheckpointError) as info:
         _eval(tmp_path / "mixed.pt", tmp_path, "T=3")
     msg = str(info.value)
@@ -176,7 +193,7 @@ def test_a_checkpoint_whose_weights_do_not_fit_its_config(dense, tmp_path):
 
 def test_provenance_differences_are_warned(dense, tmp_path, caplog):
     run_dir, _ = dense
-    payload = checkpoint.load(run_dir / "last.pt")
+    payload = checkpoints.load(run_dir / "last.pt")
     # a checkpoint records the resolved config, the unresolved one, versions with the commit, and the data identity
     assert payload["config"]["encoder"]["T"] == 2 and payload["config_unresolved"]["encoder"]["T"] == "${T}"
     assert {"torch", "spikingjelly", "snn-methods", "git_commit"} <= set(payload["versions"])
@@ -185,7 +202,7 @@ def test_provenance_differences_are_warned(dense, tmp_path, caplog):
     payload["data"]["sizes"]["test"] = 999
     payload["config_unresolved"]["paths"]["data_dir"] = "/somewhere/else"
     payload["config"]["paths"]["data_dir"] = "/somewhere/else"
-    checkpoint.save(tmp_path / "moved.pt", payload)
+    checkpoints.save(tmp_path / "moved.pt", payload)
     with caplog.at_level(logging.WARNING):
         r = _eval(tmp_path / "moved.pt", tmp_path)
     text = " | ".join(r["warnings"])
@@ -241,18 +258,18 @@ def test_a_saved_config_this_installation_cannot_build(dense, tmp_path):
     """A checkpoint from another version of the suite (a method, model or neuron missing here): one line naming
     the file, what is missing and the suite commit that wrote the checkpoint."""
     run_dir, _ = dense
-    commit = checkpoint.load(run_dir / "last.pt")["versions"]["git_commit"]
+    commit = checkpoints.load(run_dir / "last.pt")["versions"]["git_commit"]
     commit = f"written by suite commit {commit}" if commit else "its suite commit is not recorded"   # outside git
     cases = {"neuron._target_": ("snn_methods.neurons.NoSuchNeuron", CheckpointError,
                                  "_target_ 'snn_methods.neurons.NoSuchNeuron' cannot be imported here"),
              "method.rule._target_": ("snn_methods.rules.NoSuchRule", CheckpointError, "'snn_methods.rules.NoSuchRule'"),
              "model.name": ("nosuchmodel", ConfigError, "not a registered model")}
     for i, (key, (value, error, what)) in enumerate(cases.items()):
-        payload = checkpoint.load(run_dir / "last.pt")
+        payload = checkpoints.load(run_dir / "last.pt")
         for node in ("config", "config_unresolved"):
             OmegaConf.update(conf := OmegaConf.create(payload[node]), key, value)
             payload[node] = OmegaConf.to_container(conf)
-        checkpoint.save(tmp_path / f"other{i}.pt", payload)
+        checkpoints.save(tmp_path / f"other{i}.pt", payload)
         with pytest.raises(error) as info:
             _eval(tmp_path / f"other{i}.pt", tmp_path)
         msg = str(info.value)
@@ -305,7 +322,7 @@ def test_checks_and_the_training_api_refuse_mode_test(dense):
 def test_fine_tuning_starts_from_the_dense_runs_accuracy(dense, tmp_path):
     run_dir, trained = dense
     exp = build(compose([*DENSE, f"init_from={run_dir}"]))
-    source = checkpoint.load(run_dir / "last.pt")["model"]
+    source = checkpoints.load(run_dir / "last.pt")["model"]
     assert all(torch.equal(exp.model.state_dict()[k], v) for k, v in source.items())
     assert evaluate(exp, exp.data.test)["acc"] == trained["final"]["test_acc"]      # before any step
     short = ["epochs=1", "train.limit_train_batches=2", "optimizer.lr=1e-4"]
@@ -314,7 +331,7 @@ def test_fine_tuning_starts_from_the_dense_runs_accuracy(dense, tmp_path):
     assert tuned["final"]["test_acc"] >= trained["final"]["test_acc"] - 0.05         # not from chance
     assert scratch["final"]["test_acc"] < 0.5                                         # what 2 steps give from scratch
     assert tuned["steps"] == 2 and tuned["epochs"] == 1                               # a new run, not a resume
-    assert checkpoint.load(tmp_path / "tuned" / "last.pt")["config"]["init_from"] == str(run_dir)
+    assert checkpoints.load(tmp_path / "tuned" / "last.pt")["config"]["init_from"] == str(run_dir)
     source = tuned["init_from"]                                                       # provenance in results.json
     assert source["path"] == str((run_dir / "last.pt").resolve()) and source["kind"] == "checkpoint"
     assert source["test_acc"] == trained["final"]["test_acc"] and source["epoch"] == trained["epochs"]
@@ -334,7 +351,7 @@ def test_init_from_another_architecture(dense, caplog):
     assert "3 keys with another shape (kept as initialised)" in caplog.text and "fc1.0.weight [256, 64] vs [64, 64]" in caplog.text
     assert exp.model.fc1[0].weight.shape == (64, 64)
     # an extra key the model lacks, and a key it has that the file lacks (DSR: thresholds survive an ANN's weights)
-    weights = checkpoint.load(run_dir / "last.pt")["model"]
+    weights = checkpoints.load(run_dir / "last.pt")["model"]
     weights["head.extra"] = torch.zeros(3)
     del weights["fc2.bias"]
     path = run_dir.parent / "partial.pt"
@@ -371,7 +388,7 @@ def test_pruning_methods_are_prepared_with_the_loaded_weights(dense, tmp_path, m
     run_dir, trained = dense
     monkeypatch.setattr(snn_methods.pruning, "ReparamPruning", ReparamPruning, raising=False)
     prune = ["pruning._target_=snn_methods.pruning.ReparamPruning"]
-    source = checkpoint.load(run_dir / "last.pt")["model"]
+    source = checkpoints.load(run_dir / "last.pt")["model"]
     ReparamPruning.seen.clear()
     exp = build(compose([*DENSE, *prune, f"init_from={run_dir}"]))   # dense -> pruned: load, then prepare
     assert torch.equal(ReparamPruning.seen[0], source["fc1.0.weight"])
@@ -399,7 +416,7 @@ def test_a_dense_run_fine_tunes_into_a_pruned_one(dense, method, tmp_path):
     """The issue's own use: `method=grad_rewire init_from=<dense run>` (and STDS, which reparameterises): the
     pruning method starts from the dense weights, so the run starts at the dense accuracy, not at chance."""
     run_dir, trained = dense
-    source = checkpoint.load(run_dir / "last.pt")["model"]
+    source = checkpoints.load(run_dir / "last.pt")["model"]
     exp = build(compose([*DENSE, f"method={method}", f"init_from={run_dir}"]))
     if method == "grad_rewire":   # its weights ARE the dense ones (theta = |w|, signs fixed)
         assert torch.equal(exp.model.fc1[0].weight, source["fc1.0.weight"])
@@ -429,7 +446,7 @@ def test_inspect_summarises_without_loading_data(dense, tmp_path, capsys, monkey
     assert inspect_cli.main([str(run_dir / "best.pt"), "--json"]) == 0
     s = json.loads(capsys.readouterr().out)
     assert s["method"] == "bptt" and s["layers"]["connectivity"] == {"fc1.0": 1.0, "fc2": 1.0} and s["T"] == 2
-    torch.save(checkpoint.load(run_dir / "last.pt")["model"], tmp_path / "plain.pt")
+    torch.save(checkpoints.load(run_dir / "last.pt")["model"], tmp_path / "plain.pt")
     assert inspect_cli.main([str(tmp_path / "plain.pt")]) == 0
     assert "plain state_dict" in capsys.readouterr().out
     _corrupt(tmp_path / "bad.pt")

@@ -129,9 +129,9 @@ def test_job_killed_by_scancel_resumes_when_the_sweep_is_launched_again(partitio
     subprocess.run(["scancel", "--signal=KILL", "--full", job], check=True)
     assert first.wait(timeout=300) != 0, first.output()      # the sweep reports the killed job
     assert not (run_dir / "results.json").exists()
-    from snn_methods.engine import checkpoint
+    from snn_methods.engine import checkpoints
 
-    killed_at = checkpoint.load(run_dir / "last.pt")["epoch"]
+    killed_at = checkpoints.load(run_dir / "last.pt")["epoch"]
     assert 1 <= killed_at < EPOCHS
     second = Launch(tmp_path, args)
     assert second.wait(timeout=900) == 0, second.output()

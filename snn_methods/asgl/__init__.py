@@ -5,7 +5,7 @@
 - `NoiseSchedule`: the engine callback that decays the noise probability p at milestone epochs;
 - `DummyForward`: the original's train-mode forward of one sample before training (opt-in, for its side effects).
 The models (asgl_resnet18, resnet19, vggsnn2) are in snn_methods.models.asgl, the two-optimizer recipe in
-snn_methods.engine.optimizers, the TET loss in snn_methods.engine.losses, Cutout in snn_methods.data.augment.
+snn_methods.engine.optimizers, the TET loss in snn_methods.losses, Cutout in snn_methods.data.augment.
 """
 from snn_methods.asgl.neuron import ASGLLIFNode
 from snn_methods.asgl.schedule import NoiseSchedule, learned_values, milestone_epochs

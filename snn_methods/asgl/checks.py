@@ -4,28 +4,24 @@ piece is selected: method=asgl|asgl_sg, neuron=asgl_lif, neuron/surrogate=mns_si
 ASGL models, loss=tet."""
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from snn_methods.asgl.surrogate import GRANULARITIES, SMOOTH_FUNCTIONS
 from snn_methods.errors import ConfigError
+from snn_methods.values import is_finite_number
 
 ASGL_METHODS = ("asgl", "asgl_sg")
 ASGL_MODELS = ("asgl_resnet18", "resnet19", "vggsnn2")
 
 
-def _num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _in_unit(v: Any) -> bool:
-    return _num(v) and 0 <= v <= 1
+    return is_finite_number(v) and 0 <= v <= 1
 
 
 def _positive(v: Any) -> bool:
-    return _num(v) and v > 0
+    return is_finite_number(v) and v > 0
 
 
 def _bool(v: Any) -> bool:
@@ -66,11 +62,11 @@ def check(cfg: DictConfig) -> None:
     surrogate = OmegaConf.select(cfg, "neuron.surrogate", default=None)
     if neuron.endswith("ASGLLIFNode"):
         _check_hybrid(cfg, "neuron", "surrogate")
-        _require(cfg, "neuron.decay", lambda v: _num(v) and 0 < v < 1, "a number in (0, 1) (the leak; stored as its logit)")
+        _require(cfg, "neuron.decay", lambda v: is_finite_number(v) and 0 < v < 1, "a number in (0, 1) (the leak; stored as its logit)")
         _require(cfg, "neuron.v_threshold", _positive, "a number > 0")
         for key in ("train_decay", "train_thresh"):
             _require(cfg, f"neuron.{key}", _bool, "true or false")
-        _require(cfg, "neuron.v_reset", lambda v: v is None or _num(v), "null (soft reset) or a number (hard reset)")
+        _require(cfg, "neuron.v_reset", lambda v: v is None or is_finite_number(v), "null (soft reset) or a number (hard reset)")
     elif isinstance(surrogate, str):
         raise ConfigError(f"neuron.surrogate={surrogate!r} is a name, which only neuron=asgl_lif takes: with "
                           f"{neuron.rsplit('.', 1)[-1] or 'this neuron'} choose a surrogate option instead, e.g. "
@@ -87,7 +83,7 @@ def check(cfg: DictConfig) -> None:
                               f"preset may set them): add method.p=0 neuron.train_width=false, or use method=asgl")
     if _target(cfg, "optimizer").endswith("split_optimizer"):
         _require(cfg, "optimizer.main.lr", _positive, "a number > 0")
-        _require(cfg, "optimizer.main.weight_decay", lambda v: _num(v) and v >= 0, "a number >= 0")
+        _require(cfg, "optimizer.main.weight_decay", lambda v: is_finite_number(v) and v >= 0, "a number >= 0")
         if OmegaConf.select(cfg, "optimizer.neuron", default=None) is not None:
             _require(cfg, "optimizer.neuron.lr", _positive, "a number > 0")
     if OmegaConf.select(cfg, "model.name", default=None) in ASGL_MODELS:
@@ -96,4 +92,4 @@ def check(cfg: DictConfig) -> None:
         _require(cfg, "model.bn_type", lambda v: v in BN_TYPES, f"one of {', '.join(BN_TYPES)}")
     if _target(cfg, "loss").endswith("losses.TET"):
         _require(cfg, "loss.lamb", _in_unit, "a number in [0, 1] (the weight of the MSE term)")
-        _require(cfg, "loss.means", _num, "a number (the MSE target)")
+        _require(cfg, "loss.means", is_finite_number, "a number (the MSE target)")

@@ -19,7 +19,7 @@ from snn_methods.asgl.surrogate import HybridSpike, check_noise_probability, hyb
 from snn_methods.engine.callbacks import Callback
 
 if TYPE_CHECKING:
-    from snn_methods.api import Experiment
+    from snn_methods.engine.experiment import Experiment
 
 DEFAULT_MILESTONES = (0.0, 0.2, 0.4, 0.6, 0.8, 0.95)
 

@@ -26,6 +26,7 @@ import torch.nn as nn
 from torch.nn.modules.lazy import LazyModuleMixin
 
 from snn_methods.engine.optimizers import NeuronParameter, UninitializedNeuronParameter
+from snn_methods.values import is_finite_number
 
 SMOOTH_FUNCTIONS = ("mns_sig", "mns_rec")
 GRANULARITIES = ("layer", "channel", "neuron")
@@ -37,7 +38,7 @@ def check_hybrid_args(smooth: str, width: float, granularity: str, p: float) -> 
     """ValueError naming the argument (the config layer reports the same with the config key first)."""
     if smooth not in SMOOTH_FUNCTIONS:
         raise ValueError(f"smooth function {smooth!r} does not exist: choose one of {', '.join(SMOOTH_FUNCTIONS)}")
-    if not (isinstance(width, (int, float)) and not isinstance(width, bool) and math.isfinite(width) and width > 0):
+    if not (is_finite_number(width) and width > 0):
         raise ValueError(f"width={width!r} is invalid: must be a number > 0")
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity={granularity!r} is invalid: must be one of {', '.join(GRANULARITIES)}")

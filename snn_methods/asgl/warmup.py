@@ -16,7 +16,7 @@ from spikingjelly.activation_based import functional
 from snn_methods.engine.callbacks import Callback
 
 if TYPE_CHECKING:
-    from snn_methods.api import Experiment
+    from snn_methods.engine.experiment import Experiment
 
 
 class DummyForward(Callback):

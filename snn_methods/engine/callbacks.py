@@ -5,22 +5,19 @@ Configured as a dict of `_target_` nodes under `callbacks:` so a method file add
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from snn_methods.api import Experiment
+from snn_methods.engine.experiment import Experiment
 
 
 class Callback:
-    def on_train_start(self, exp: "Experiment", epoch: int) -> None:
+    def on_train_start(self, exp: Experiment, epoch: int) -> None:
         """Before the first epoch of this process (`epoch` = epochs already completed: > 0 after a resume)."""
 
-    def on_epoch_start(self, exp: "Experiment", epoch: int) -> None: ...
+    def on_epoch_start(self, exp: Experiment, epoch: int) -> None: ...
 
-    def on_step_end(self, exp: "Experiment", step: int) -> None:
+    def on_step_end(self, exp: Experiment, step: int) -> None:
         """After every optimizer step (`step` = steps completed)."""
 
-    def on_epoch_end(self, exp: "Experiment", epoch: int, record: dict) -> None:
+    def on_epoch_end(self, exp: Experiment, epoch: int, record: dict) -> None:
         """After the epoch's evaluation, before the checkpoint; may add figures to `record`."""
 
     def state_dict(self) -> dict:

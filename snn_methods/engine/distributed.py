@@ -97,7 +97,7 @@ class Distributed:
         """The module the gradient rule calls: DDP around `model` (the same parameters), or `model` itself."""
         if not self.enabled:
             return model
-        from torch.nn.parallel import DistributedDataParallel
+        from torch.nn.parallel import DistributedDataParallel   # loaded by multi-process runs only
 
         ids = [device.index] if device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
@@ -155,7 +155,7 @@ def environment() -> tuple[int, int, int, str | None, str | None]:
         return (int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0)),
                 env.get("MASTER_ADDR"), env.get("MASTER_PORT"))
     if env.get("SUBMITIT_EXECUTOR"):                                 # a submitit job (SLURM or local)
-        import submitit
+        import submitit   # loaded in submitit jobs only
 
         job = submitit.JobEnvironment()
         if job.num_tasks > 1:
@@ -169,7 +169,7 @@ def setup(hardware: Any, device: torch.device) -> tuple[Distributed, torch.devic
     Returns the Distributed and this process's device (cuda:LOCAL_RANK on a multi-GPU node)."""
     if not hardware.get("distributed", False):
         return Distributed(), device
-    import torch.distributed as td
+    import torch.distributed as td   # loaded by multi-process runs only
 
     rank, world, local, addr, port = environment()
     if world == 1:

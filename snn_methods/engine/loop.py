@@ -6,25 +6,24 @@ import contextlib
 import dataclasses
 import itertools
 import logging
-import math
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 import torch
 from omegaconf import OmegaConf
 from spikingjelly.activation_based import functional
 
-from snn_methods.engine import checkpoint
-from snn_methods.engine.losses import rate
+from snn_methods import results as results_io
+from snn_methods.engine import checkpoints
+from snn_methods.engine.experiment import Experiment
 from snn_methods.engine.preemption import NEVER, StopRequest, StopTraining
 from snn_methods.errors import TrainingDiverged
 from snn_methods.loggers import Logger
+from snn_methods.losses import rate
 from snn_methods.metrics import FiringRateProbe, SynOpsProbe, connectivity, peak_memory_mb, reset_peak_memory
-
-if TYPE_CHECKING:
-    from snn_methods.api import Experiment
+from snn_methods.values import is_finite_number
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
@@ -46,7 +45,7 @@ def _progress(iterable: Iterable, setting: Any, desc: str, total: int | None) ->
     show = sys.stderr.isatty() if setting == "auto" else bool(setting)
     if not show:
         return iterable
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm   # loaded when a progress bar is shown (a terminal, or train.progress=true)
 
     return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
 
@@ -68,7 +67,7 @@ def _start_epoch(loader: Any, epoch: int, start: int) -> tuple[Iterable, int]:
     return itertools.islice(loader, start, None), len(loader)
 
 
-def train_epoch(exp: "Experiment", state: TrainState, run_dir: Path, stop: StopRequest = NEVER) -> dict:
+def train_epoch(exp: Experiment, state: TrainState, run_dir: Path, stop: StopRequest = NEVER) -> dict:
     model, cfg, dist = exp.model, exp.cfg, exp.dist
     net = exp.train_model if exp.train_model is not None else model   # DDP around the model, or the model
     model.train()
@@ -87,7 +86,7 @@ def train_epoch(exp: "Experiment", state: TrainState, run_dir: Path, stop: StopR
         exp.optimizer.zero_grad(set_to_none=True)
         out = exp.rule.step(net, exp.encoder(x), y, exp.loss_fn, exp.precision)
         loss = float(out.loss)
-        diverged, stopping = dist.any(not math.isfinite(loss), stop.requested)   # every rank decides alike
+        diverged, stopping = dist.any(not is_finite_number(loss), stop.requested)   # every rank decides alike
         if diverged:
             last = run_dir / "last.pt"
             kept = f"the last good checkpoint is {last} (epoch {state.epoch})" if last.exists() else "no checkpoint was written yet"
@@ -124,7 +123,7 @@ def train_epoch(exp: "Experiment", state: TrainState, run_dir: Path, stop: StopR
 
 
 @torch.no_grad()
-def evaluate(exp: "Experiment", loader: Any, probes: tuple = ()) -> dict:
+def evaluate(exp: Experiment, loader: Any, probes: tuple = ()) -> dict:
     """Plain SNN inference (whatever the gradient rule): loss and accuracy; probes (firing rate, SynOps) listen in."""
     model = exp.model
     was_training = model.training
@@ -151,7 +150,7 @@ def evaluate(exp: "Experiment", loader: Any, probes: tuple = ()) -> dict:
     return {"loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1), "n": int(seen)}
 
 
-def evaluate_with(exp: "Experiment", loader: Any, probes: tuple) -> dict:
+def evaluate_with(exp: Experiment, loader: Any, probes: tuple) -> dict:
     """`evaluate` with the probes' hooks installed for the duration."""
     with contextlib.ExitStack() as stack:
         for probe in probes:
@@ -159,8 +158,28 @@ def evaluate_with(exp: "Experiment", loader: Any, probes: tuple) -> dict:
         return evaluate(exp, loader, probes)
 
 
-def _final_probes(exp: "Experiment") -> tuple:
+def final_probes(exp: Experiment) -> tuple:
+    """The probes of a final evaluation: the firing rate, and SynOps / energy unless train.synops_final=false."""
     return (FiringRateProbe(exp.model),) + ((SynOpsProbe(exp.model),) if exp.cfg.train.synops_final else ())
+
+
+def evaluate_final(exp: Experiment, loader: Any, split: str, extra_probes: tuple = ()) -> tuple[dict, dict]:
+    """The final evaluation of the model on one split, measured as at the end of training: (the results.json
+    "final" block for that split, the evaluation's {loss, acc, n}). `extra_probes` (e.g. a confusion matrix)
+    listen in; connectivity counts |w| <= the pruning's zero_threshold as zero, as every epoch does."""
+    probes = final_probes(exp)
+    reset_peak_memory(exp.device)
+    started = time.perf_counter()
+    stats = evaluate_with(exp, loader, (*probes, *extra_probes))
+    elapsed = time.perf_counter() - started
+    conn = connectivity(exp.model, zero_threshold=exp.pruning.zero_threshold)
+    record = {"val_acc": None, "val_loss": None, "test_acc": None, "test_loss": None,
+              f"{split}_acc": stats["acc"], f"{split}_loss": stats["loss"],
+              "connectivity": conn["total"], "connectivity_with_bn": conn["with_bn"],
+              "layers": {"connectivity": conn["layers"]}}
+    final = results_io.final(record, probes, samples_per_s=stats["n"] / max(elapsed, 1e-9),
+                             memory=peak_memory_mb(exp.device))
+    return final, stats
 
 
 def _update_best(state: TrainState, record: dict) -> bool:
@@ -173,11 +192,11 @@ def _update_best(state: TrainState, record: dict) -> bool:
     return improved
 
 
-def checkpoint_payload(exp: "Experiment", state: TrainState, record: dict) -> dict:
+def checkpoint_payload(exp: Experiment, state: TrainState, record: dict) -> dict:
     return {"format": CHECKPOINT_FORMAT, "epoch": state.epoch, "step": state.step,
             "model": exp.model.state_dict(), "optimizer": exp.optimizer.state_dict(),
             "scheduler": exp.scheduler.state_dict(), "pruning": exp.pruning.state_dict(),
-            "precision": exp.precision.state_dict(), "rng": checkpoint.rng_state(),
+            "precision": exp.precision.state_dict(), "rng": checkpoints.rng_state(),
             "callbacks": {name: cb.state_dict() for name, cb in exp.callbacks.items()},
             "history": state.history, "best": state.best, "wall_time_s": state.wall_time_s,
             "batch": state.batch, "epoch_sums": state.epoch_sums,
@@ -186,7 +205,7 @@ def checkpoint_payload(exp: "Experiment", state: TrainState, record: dict) -> di
             "config_unresolved": OmegaConf.to_container(exp.cfg, resolve=False)}
 
 
-def restore(exp: "Experiment", payload: dict) -> TrainState:
+def restore(exp: Experiment, payload: dict) -> TrainState:
     exp.model.load_state_dict(payload["model"])
     exp.optimizer.load_state_dict(payload["optimizer"])
     exp.scheduler.load_state_dict(payload["scheduler"])
@@ -194,7 +213,7 @@ def restore(exp: "Experiment", payload: dict) -> TrainState:
     exp.precision.load_state_dict(payload.get("precision") or {})
     for name, cb in exp.callbacks.items():
         cb.load_state_dict((payload.get("callbacks") or {}).get(name) or {})
-    checkpoint.set_rng_state(payload["rng"])
+    checkpoints.set_rng_state(payload["rng"])
     return TrainState(epoch=payload["epoch"], step=payload["step"], history=list(payload["history"]),
                       best=dict(payload["best"]), wall_time_s=payload["wall_time_s"],
                       batch=payload.get("batch", 0), epoch_sums=dict(payload.get("epoch_sums") or {}))
@@ -209,7 +228,7 @@ def _epoch_line(rec: dict, epochs: int) -> str:
             f" | val {pct(rec['val_acc'])} | test {pct(rec.get('test_acc'))}{conn}{fr} | {rec['epoch_time_s']:.1f} s")
 
 
-def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict | None = None,
+def fit(exp: Experiment, run_dir: Path, logger: Logger, resume_payload: dict | None = None,
         stop: StopRequest = NEVER) -> dict:
     """Train for cfg.epochs (continuing from `resume_payload` if given) and return the results dict.
     When `stop` is requested, last.pt is saved after the current step and StopTraining is raised."""
@@ -222,7 +241,7 @@ def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict |
     log.info("training epochs %d-%d in %s", state.epoch + 1, cfg.epochs, run_dir)
     for cb in exp.callbacks.values():
         cb.on_train_start(exp, state.epoch)
-    final_probes: tuple = ()
+    probes: tuple = ()
     test: dict = {"acc": None, "loss": None}
     while state.epoch < cfg.epochs:
         started = time.perf_counter()
@@ -234,7 +253,7 @@ def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict |
             train = train_epoch(exp, state, run_dir, stop)
         except StopTraining:
             if exp.dist.is_main:
-                checkpoint.save(run_dir / "last.pt", checkpoint_payload(exp, state, {}))
+                checkpoints.save(run_dir / "last.pt", checkpoint_payload(exp, state, {}))
             log.info("stopped at epoch %d, batch %d: last.pt saved", state.epoch + 1, state.batch)
             raise
         if exp.scheduler.interval == "epoch":
@@ -242,8 +261,8 @@ def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict |
         rates = FiringRateProbe(exp.model)
         val = evaluate_with(exp, exp.data.val, (rates,))
         if cfg.train.eval_test_every_epoch or last_epoch:
-            final_probes = _final_probes(exp) if last_epoch else ()
-            test = evaluate_with(exp, exp.data.test, final_probes)
+            probes = final_probes(exp) if last_epoch else ()
+            test = evaluate_with(exp, exp.data.test, probes)
         conn = connectivity(exp.model, zero_threshold=exp.pruning.zero_threshold)
         record = {"epoch": state.epoch, "lr": lr,
                   "train_loss": train["loss"], "train_acc": train["acc"],
@@ -262,39 +281,21 @@ def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict |
         exp.dist.check_same_parameters(exp.model, record["epoch"])
         if exp.dist.is_main:
             payload = checkpoint_payload(exp, state, record)
-            checkpoint.save(run_dir / "last.pt", payload)
+            checkpoints.save(run_dir / "last.pt", payload)
             if improved:
-                checkpoint.save(run_dir / "best.pt", payload)
+                checkpoints.save(run_dir / "best.pt", payload)
         log.info(_epoch_line(record, cfg.epochs))
         logger.log_metrics(record, step=record["epoch"])
-    if not final_probes:  # the last epoch ran before a restart: measure the final model once more
-        final_probes = _final_probes(exp)
-        evaluate_with(exp, exp.data.test, final_probes)
-    return summarise(exp, state, final_probes)
+    if not probes:  # the last epoch ran before a restart: measure the final model once more
+        probes = final_probes(exp)
+        evaluate_with(exp, exp.data.test, probes)
+    return summarise(exp, state, probes)
 
 
-def summarise(exp: "Experiment", state: TrainState, final_probes: tuple) -> dict:
-    cfg, last = exp.cfg, state.history[-1]
-    final = {"test_acc": last["test_acc"], "val_acc": last["val_acc"], "test_loss": last["test_loss"],
-             "val_loss": last["val_loss"], "connectivity": last["connectivity"],
-             "connectivity_with_bn": last["connectivity_with_bn"], "firing_rate": None, "synops_per_sample": None,
-             "layers": {"connectivity": last["layers"]["connectivity"]}}
-    for probe in final_probes:
-        if isinstance(probe, FiringRateProbe):
-            final["firing_rate"] = probe.mean()
-            final["layers"]["firing_rate"] = probe.rates()
-        else:
-            ops = probe.per_sample()
-            final.update(synops_per_sample=ops["synops"], dense_ops_per_sample=ops["dense"],
-                         effective_acs_per_sample=ops["effective_acs"], effective_macs_per_sample=ops["effective_macs"],
-                         energy_pj_per_sample=ops["energy_pj"])
-            final["layers"]["synops"] = ops["layers"]
-    memory = peak_memory_mb(exp.device)
-    final.update(samples_per_s=sum(h["samples_per_s"] for h in state.history) / len(state.history),
-                 peak_memory_mb=memory["mb"], peak_memory_kind=memory["kind"])
-    best = {k: state.best[k] for k in ("val_acc", "test_acc_at_best_val", "test_acc_max", "epoch", "test_acc_max_epoch")}
-    return {"method": cfg.method.name, "model": cfg.model.name, "dataset": cfg.dataset.name, "T": cfg.T,
-            "seed": cfg.seed, "epochs": cfg.epochs, "steps": state.step, "final": final,
-            "best": {**best, "selection": "val_acc (test_acc_max is the seeds' convention: max test accuracy over epochs)"},
-            "history": state.history, "wall_time_s": state.wall_time_s, "data": exp.data.info,
-            "versions": exp.versions, **({"init_from": exp.init_source} if exp.init_source else {})}
+def summarise(exp: Experiment, state: TrainState, probes: tuple) -> dict:
+    """The run's results.json, from its history and the final evaluation's probes."""
+    final = results_io.final(state.history[-1], probes, memory=peak_memory_mb(exp.device),
+                             samples_per_s=sum(h["samples_per_s"] for h in state.history) / len(state.history))
+    return results_io.training(exp.cfg, steps=state.step, final=final, best=state.best, history=state.history,
+                               wall_time_s=state.wall_time_s, data=exp.data.info, versions=exp.versions,
+                               init_source=exp.init_source)

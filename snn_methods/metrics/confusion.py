@@ -1,5 +1,5 @@
 """Confusion matrix and per-class accuracy of an evaluation, with the prediction the engine uses everywhere:
-the argmax of the time-averaged output (`engine.losses.rate`).
+the argmax of the time-averaged output (`snn_methods.losses.rate`).
 
 A forward hook on the model records the predictions; `track(loader)` wraps the loader so that the labels of
 the same batches are recorded in the same order. `engine.loop.evaluate` runs unchanged around both.
@@ -10,6 +10,8 @@ from typing import Any, Iterator
 
 import torch
 import torch.nn as nn
+
+from snn_methods.losses import rate
 
 
 class ConfusionProbe:
@@ -31,8 +33,6 @@ class ConfusionProbe:
             self._handle = None
 
     def _hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        from snn_methods.engine.losses import rate
-
         self.predictions.append(rate(output).argmax(1).detach().cpu())
 
     def track(self, loader: Any) -> "_LabelTap":

@@ -1,12 +1,11 @@
 """Config checks for the `neuron/` group (collected by snn_methods.config.validate)."""
 from __future__ import annotations
 
-import math
-from numbers import Real
 
 from omegaconf import DictConfig, OmegaConf
 
 from snn_methods.errors import ConfigError
+from snn_methods.values import is_finite_number
 
 
 def neuron_class(cfg: DictConfig) -> type | None:
@@ -56,7 +55,7 @@ def check(cfg: DictConfig) -> None:
         check_params(values, prefix="neuron.")
     elif "tau" in values:
         tau = values["tau"]
-        if not (isinstance(tau, Real) and not isinstance(tau, bool) and math.isfinite(tau) and tau > 1):
+        if not (is_finite_number(tau) and tau > 1):
             raise ConfigError(f"neuron.tau={tau!r} is invalid: must be a number > 1 (SpikingJelly's LIF needs tau > 1)")
     if OmegaConf.select(cfg, "method.name") == "dsr" and not is_dsr_neuron(cfg):
         raise ConfigError(f"method=dsr needs a DSR neuron (neuron._target_ is {OmegaConf.select(cfg, 'neuron._target_')}): "

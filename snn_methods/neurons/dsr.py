@@ -22,7 +22,6 @@ times the single-GPU value; `v_threshold_grad_sum_ranks=true` reproduces that by
 from __future__ import annotations
 
 import math
-from numbers import Real
 from typing import Any, Callable
 
 import torch
@@ -30,23 +29,20 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from snn_methods.errors import ConfigError
+from snn_methods.values import is_finite_number
 
 BOUND_MODES = ("project", "clamp")
 
 
-def _number(v: Any) -> bool:
-    return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
-
-
 # (argument, check, allowed values): shared by the constructors and snn_methods/neurons/checks.py
 PARAM_RULES: list[tuple[str, Callable[[Any], bool], str]] = [
-    ("v_threshold", lambda v: _number(v) and v > 0, "a number > 0"),
-    ("alpha", lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1] (fire when u >= alpha * v_threshold)"),
-    ("v_threshold_bound", lambda v: _number(v) and v > 0, "a number > 0 (the threshold's lower bound)"),
-    ("v_threshold_grad_scale", lambda v: _number(v) and v >= 0, "a number >= 0"),
+    ("v_threshold", lambda v: is_finite_number(v) and v > 0, "a number > 0"),
+    ("alpha", lambda v: is_finite_number(v) and 0 < v <= 1, "a number in (0, 1] (fire when u >= alpha * v_threshold)"),
+    ("v_threshold_bound", lambda v: is_finite_number(v) and v > 0, "a number > 0 (the threshold's lower bound)"),
+    ("v_threshold_grad_scale", lambda v: is_finite_number(v) and v >= 0, "a number >= 0"),
     ("v_threshold_bound_mode", lambda v: v in BOUND_MODES, "project or clamp"),
-    ("tau", lambda v: _number(v) and v > 0, "a number > 0"),
-    ("delta_t", lambda v: _number(v) and v > 0, "a number > 0 (the LIF time step)"),
+    ("tau", lambda v: is_finite_number(v) and v > 0, "a number > 0"),
+    ("delta_t", lambda v: is_finite_number(v) and v > 0, "a number > 0 (the LIF time step)"),
 ]
 
 

@@ -6,12 +6,12 @@ the runs except the seed; its runs (the seeds) are aggregated as mean +- standar
 from __future__ import annotations
 
 import dataclasses
-import math
 import statistics
 from pathlib import Path
 from typing import Any, Iterable
 
 from snn_methods.results import read
+from snn_methods.values import is_finite_number
 
 # config keys that say where / how a run ran or was reported, not what it is
 NOISE = ("seed", "resume", "paths", "hardware", "logger", "train.progress", "objective", "callbacks")
@@ -71,7 +71,7 @@ class Group:
                                                          if v is not None])
 
     def values(self, name: str) -> list[float]:
-        return [v for v in (r.metric(name) for r in self.runs) if isinstance(v, (int, float)) and math.isfinite(v)]
+        return [v for v in (r.metric(name) for r in self.runs) if is_finite_number(v)]
 
     def mean(self, name: str) -> float | None:
         values = self.values(name)

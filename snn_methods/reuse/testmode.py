@@ -3,24 +3,33 @@
 The model is rebuilt from the config saved in the checkpoint; only the keys in OVERRIDABLE may differ from
 the trained run (where it runs, which split, how many time steps...). A plain state_dict has no saved
 config: then the current config (defaults + overrides) describes the model. The evaluation is the engine's
-own (`engine.loop.evaluate_with` with the final-evaluation probes), so eval.json's "final" has the same
+own (`engine.loop.evaluate_final`) and eval.json is built by snn_methods/results.py, so its "final" has the same
 keys and meanings as results.json's, plus the split's per-class accuracy and confusion matrix.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
 
 from snn_methods import results as results_io
 from snn_methods.config import CONF_DIR, compose
+from snn_methods.engine.checkpoints import Source, describe_target, load_weights, read
+from snn_methods.engine.experiment import build
+from snn_methods.engine.loop import evaluate_final
+from snn_methods.engine.rundir import default_run_dir
 from snn_methods.errors import CheckpointError, ConfigError
-from snn_methods.reuse.loading import describe_target, load_weights
-from snn_methods.reuse.source import Source, read
+from snn_methods.loggers import LoggerGroup
+from snn_methods.metrics.confusion import ConfusionProbe
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +62,6 @@ def _quote(path: str | Path) -> str:
 
 def override_keys(overrides: Sequence[str]) -> list[tuple[str, str]]:
     """(dotted key or group, the override as written) for every override that changes the job's config."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     parsed = OverridesParser.create().parse_overrides(list(overrides))
     return [(o.key_or_group, o.input_line or o.key_or_group) for o in parsed if not o.key_or_group.startswith("hydra")]
 
@@ -170,8 +177,6 @@ def test_config(source: Source, current: DictConfig, overrides: Sequence[str]) -
 
 
 def _apply(base: dict, current: DictConfig, keys: list[tuple[str, str]], warnings: list[str]) -> DictConfig:
-    import copy
-
     base = copy.deepcopy(base)
     added = _fill_missing(base, OmegaConf.to_container(current, resolve=False))
     added = [k for k in added if k.split(".")[0] not in OWN_KEYS]
@@ -213,31 +218,17 @@ def _provenance(source: Source, exp: Any) -> list[str]:
 
 
 def evaluate_split(exp: Any, loader: Any, split: str) -> dict:
-    """The engine's final evaluation of one split: the results.json "final" block, plus per-class accuracy and
-    the confusion matrix (rows: true class, columns: predicted)."""
-    from snn_methods.engine.loop import TrainState, _final_probes, evaluate_with, summarise
-    from snn_methods.metrics import connectivity, reset_peak_memory
-    from snn_methods.metrics.confusion import ConfusionProbe
-
-    probes = _final_probes(exp)
+    """The engine's final evaluation of one split (`loop.evaluate_final`): the results.json "final" block, plus
+    per-class accuracy and the confusion matrix (rows: true class, columns: predicted)."""
     confusion = ConfusionProbe(exp.model, exp.data.num_classes)
-    reset_peak_memory(exp.device)
-    started = time.perf_counter()
-    stats = evaluate_with(exp, confusion.track(loader), (*probes, confusion))
-    elapsed = time.perf_counter() - started
+    final, stats = evaluate_final(exp, confusion.track(loader), split, (confusion,))
     matrix = confusion.matrix()
     if int(matrix.sum()) != stats["n"] or int(matrix.trace()) != round(stats["acc"] * stats["n"]):
         raise RuntimeError(f"the confusion matrix ({int(matrix.trace())}/{int(matrix.sum())} correct) disagrees with "
                            f"the evaluation ({stats['acc']} of {stats['n']})")
-    conn = connectivity(exp.model)
-    record = {"epoch": None, "val_acc": None, "val_loss": None, "test_acc": None, "test_loss": None,
-              f"{split}_acc": stats["acc"], f"{split}_loss": stats["loss"],
-              "connectivity": conn["total"], "connectivity_with_bn": conn["with_bn"],
-              "layers": {"connectivity": conn["layers"]}, "samples_per_s": stats["n"] / max(elapsed, 1e-9)}
-    summary = summarise(exp, TrainState(history=[record]), probes)
-    summary["final"].update(split=split, acc=stats["acc"], loss=stats["loss"], n=stats["n"],
-                            per_class_acc=confusion.per_class_accuracy(), confusion_matrix=matrix.tolist())
-    return summary
+    final.update(split=split, acc=stats["acc"], loss=stats["loss"], n=stats["n"],
+                 per_class_acc=confusion.per_class_accuracy(), confusion_matrix=matrix.tolist())
+    return final
 
 
 def _loader(exp: Any, split: str, batch_size: int | None) -> Any:
@@ -245,20 +236,14 @@ def _loader(exp: Any, split: str, batch_size: int | None) -> Any:
     loader = exp.data.test if split == "test" else exp.data.val
     if batch_size is None:
         return loader
-    from torch.utils.data import DataLoader
-
     return DataLoader(loader.dataset, batch_size=batch_size, shuffle=False, num_workers=loader.num_workers,
                       pin_memory=loader.pin_memory)
 
 
 def _build(cfg: DictConfig, source: Source, applied: list[str]) -> Any:
-    """api.build on the rebuilt config. Where a checkpoint's saved config cannot be built here (a method, model or
+    """`build` on the rebuilt config. Where a checkpoint's saved config cannot be built here (a method, model or
     neuron this installation lacks, a value today's checks refuse), the one-line error names the checkpoint and
     the suite commit that wrote it."""
-    from hydra.errors import InstantiationException
-
-    from snn_methods.api import build
-
     if source.kind != "checkpoint":   # a plain state_dict: the current config, whose errors speak for themselves
         return build(cfg)
     commit = (source.payload.get("versions") or {}).get("git_commit")
@@ -279,11 +264,6 @@ def _build(cfg: DictConfig, source: Source, applied: list[str]) -> Any:
 
 def run_test(current: DictConfig, overrides: Sequence[str], run_dir: str | Path | None = None) -> dict:
     """Evaluate current.ckpt as `overrides` ask (launch.py passes Hydra's task overrides); write eval.json."""
-    from hydra.utils import instantiate
-
-    from snn_methods.api import _default_run_dir, build
-    from snn_methods.loggers import LoggerGroup
-
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if not current.get("ckpt"):
@@ -293,7 +273,7 @@ def run_test(current: DictConfig, overrides: Sequence[str], run_dir: str | Path 
     cfg, applied, warnings = test_config(source, current, overrides)   # refuses overrides that change the model
     if current.get("init_from"):
         raise ConfigError(f"init_from={current.init_from} is for training; mode=test evaluates ckpt={current.ckpt}")
-    default_dir, meta = _default_run_dir()
+    default_dir, meta = default_run_dir()
     run_dir = Path(run_dir) if run_dir else default_dir
     run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -310,22 +290,19 @@ def run_test(current: DictConfig, overrides: Sequence[str], run_dir: str | Path 
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
     batch_override = any(key == "batch_size" for key, _ in override_keys(overrides))
-    summary = evaluate_split(exp, _loader(exp, cfg.eval_split, cfg.batch_size if batch_override else None),
-                             cfg.eval_split)
+    final = evaluate_split(exp, _loader(exp, cfg.eval_split, cfg.batch_size if batch_override else None),
+                           cfg.eval_split)
     saved_cfg, metrics = source.config or {}, source.payload.get("metrics") or {}
     trained = None if source.kind != "checkpoint" else {
         "T": saved_cfg.get("T"), "epoch": source.payload.get("epoch"), "epochs": saved_cfg.get("epochs"),
         **{k: metrics.get(k) for k in ("val_acc", "test_acc", "connectivity", "firing_rate")}}
-    results = {
-        "mode": "test", **{k: summary[k] for k in ("method", "model", "dataset", "T", "seed")},
-        "split": cfg.eval_split, "final": summary["final"],
-        "checkpoint": {"path": str(source.path.resolve()), "kind": source.kind,
-                       "config_source": "checkpoint" if source.kind == "checkpoint" else
-                       "current config (a plain state_dict has no saved config)",
-                       "versions": source.payload.get("versions"), "data": source.payload.get("data")},
-        "trained": trained, "overrides": applied, "warnings": warnings,
-        "data": summary["data"], "versions": summary["versions"],
-        "wall_time_s": time.perf_counter() - started, "run_dir": str(run_dir)}
+    checkpoint = {"path": str(source.path.resolve()), "kind": source.kind,
+                  "config_source": "checkpoint" if source.kind == "checkpoint" else
+                  "current config (a plain state_dict has no saved config)",
+                  "versions": source.payload.get("versions"), "data": source.payload.get("data")}
+    results = results_io.evaluation(cfg, split=cfg.eval_split, final=final, checkpoint=checkpoint, trained=trained,
+                                    overrides=applied, warnings=warnings, data=exp.data.info, versions=exp.versions,
+                                    wall_time_s=time.perf_counter() - started, run_dir=str(run_dir))
     results_io.write(run_dir / "eval.json", results)
 
     loggers = LoggerGroup(instantiate(node) for node in (cfg.logger.loggers or {}).values())
@@ -334,7 +311,6 @@ def run_test(current: DictConfig, overrides: Sequence[str], run_dir: str | Path 
     loggers.start(run_dir, OmegaConf.to_container(cfg, resolve=True), meta)
     loggers.log_summary(results)
     loggers.close(True)
-    final = results["final"]
     log.info("mode=test: %s accuracy %.4f on %d samples at T=%s (trained at T=%s), connectivity %s, results in %s",
              cfg.eval_split, final["acc"], final["n"], cfg.T, (trained or {}).get("T", "?"), final["connectivity"],
              run_dir / "eval.json")

@@ -7,7 +7,7 @@ from typing import Callable, Protocol
 import torch
 import torch.nn as nn
 
-from snn_methods.engine.precision import Precision
+from snn_methods.precision import Precision
 
 
 @dataclasses.dataclass

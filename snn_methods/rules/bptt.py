@@ -6,8 +6,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from snn_methods.engine.losses import rate
-from snn_methods.engine.precision import Precision
+from snn_methods.losses import rate
+from snn_methods.precision import Precision
 from snn_methods.rules.base import StepOutput
 from snn_methods.rules.stepping import forward_steps
 

@@ -8,8 +8,8 @@ import torch
 import torch.nn as nn
 from spikingjelly.activation_based import functional
 
-from snn_methods.engine.losses import rate
-from snn_methods.engine.precision import Precision
+from snn_methods.losses import rate
+from snn_methods.precision import Precision
 from snn_methods.rules.base import StepOutput
 from snn_methods.rules.ratebp.session import RateBPSession
 from snn_methods.rules.stepping import call_releasing_inputs, forward_steps

@@ -1,4 +1,4 @@
-"""Running the stages of a multi-stage recipe (see snn_methods/pipeline/__init__.py)."""
+"""Running the stages of a multi-stage recipe (see snn_methods/ann2snn/__init__.py)."""
 from __future__ import annotations
 
 import logging
@@ -6,6 +6,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from snn_methods import results as results_io
+from snn_methods.ann2snn.convert import THRESHOLDS_FILE, calibrate
+from snn_methods.engine import distributed, hardware
+from snn_methods.engine.rundir import default_run_dir
+from snn_methods.engine.training import train
 from snn_methods.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -51,30 +56,24 @@ def _require_inputs(cfg: DictConfig, stage: str) -> None:
 
 
 def _run_stage(cfg: DictConfig, stage: str, run_dir: Path) -> dict:
-    from snn_methods import api
-    from snn_methods.pipeline.calibrate import calibrate
-
     _require_inputs(cfg, stage)
     log.info("stage %s -> %s", stage, run_dir)
     stage_cfg = stage_config(cfg, stage)
     if stage == "calibrate":
         return calibrate(stage_cfg, cfg.pipeline.calibrate, Path(cfg.pipeline.ann_checkpoint), run_dir)
-    return api.run(stage_cfg, run_dir)
+    return train(stage_cfg, run_dir)
 
 
 def run_stages(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """Run `cfg.stage` (one stage, in the run directory) or, for stage=all, the three stages in ann/, calibrate/ and
     snn/ under it, each reading the artefacts of the one before; returns the last stage's results."""
-    from snn_methods import api
-    from snn_methods.engine import distributed, hardware
-
     stage = cfg.get("stage")
     if stage not in (*STAGES, CHAIN):
         raise ConfigError(f"stage={stage!r} is invalid: must be one of {', '.join(STAGES)} or {CHAIN}")
-    # one process group for all the stages of a multi-process run (each stage's api.run joins it, none closes it)
+    # one process group for all the stages of a multi-process run (each stage's training run joins it, none closes it)
     dist, _ = distributed.setup(cfg.hardware, hardware.resolve_device(cfg.hardware.device))
     try:
-        root = dist.broadcast(Path(run_dir) if run_dir is not None else api._default_run_dir()[0])   # rank 0's
+        root = dist.broadcast(Path(run_dir) if run_dir is not None else default_run_dir()[0])   # rank 0's
         results = _run_stage(cfg, stage, root) if stage != CHAIN else _run_chain(cfg, root, dist.is_main)
     except BaseException:
         dist.close(wait_for_all=False)
@@ -85,9 +84,6 @@ def run_stages(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
 def _run_chain(cfg: DictConfig, root: Path, is_main: bool) -> dict:
     """stage=all: ann/, calibrate/ and snn/ under `root`, each reading the artefacts of the one before."""
-    from snn_methods import results as results_io
-    from snn_methods.pipeline.calibrate import THRESHOLDS_FILE
-
     for key in ("ann_checkpoint", "thresholds"):
         if cfg.pipeline.get(key):
             raise ConfigError(f"stage=all makes its own artefacts in its run directory, so pipeline.{key} must stay "
@@ -102,10 +98,7 @@ def _run_chain(cfg: DictConfig, root: Path, is_main: bool) -> dict:
         root.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(chained, root / "config.yaml", resolve=True)
     stages = {stage_name: _run_stage(chained, stage_name, root / stage_name) for stage_name in STAGES}
-    summary = {**stages["snn"], "run_dir": str(root),
-               "pipeline": {"ann": {"run_dir": str(root / "ann"), "test_acc": stages["ann"]["final"]["test_acc"]},
-                            "calibrate": {"thresholds": chained.pipeline.thresholds},
-                            "snn": {"run_dir": str(root / "snn")}}}
+    summary = results_io.chain(stages, root, chained.pipeline.thresholds)
     if is_main:
         results_io.write(root / "results.json", summary)
     return summary
