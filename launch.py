@@ -37,7 +37,17 @@ def check_group_choices(argv: list[str]) -> str | None:
         options = sorted(p.stem for p in group.glob("*.yaml"))
         for choice in value.split(","):
             if choice and choice != "null" and not (group / f"{choice}.yaml").is_file():
-                return f"{key}={choice} is not an option of {key}/: choose one of {', '.join(options)}"
+                return _renamed(key, choice) or f"{key}={choice} is not an option of {key}/: choose one of {', '.join(options)}"
+    return None
+
+
+def _renamed(group: str, choice: str) -> str | None:
+    """A renamed option: say its new name (old model names still build from saved configs: models.registry.ALIASES)."""
+    if group == "model":
+        from snn_methods.models.registry import ALIASES
+
+        if choice in ALIASES:
+            return f"model={choice} is now called model={ALIASES[choice]}"
     return None
 
 
