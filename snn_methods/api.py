@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Experiment", "compose", "build", "run"]
 
 # keys that may differ between a run and its continuation (where it runs, how it reports, how long it goes)
-RESUMABLE_CHANGES = ("resume", "hardware", "logger", "train.progress", "paths", "epochs", "objective",
+RESUMABLE_CHANGES = ("resume", "hardware", "launcher", "logger", "train.progress", "paths", "epochs", "objective",
                      "dataset.rebuild")
 
 

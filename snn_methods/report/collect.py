@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from snn_methods.results import read
 
 # config keys that say where / how a run ran or was reported, not what it is
-NOISE = ("seed", "resume", "paths", "hardware", "logger", "train.progress", "objective", "callbacks")
+NOISE = ("seed", "resume", "paths", "hardware", "launcher", "logger", "train.progress", "objective", "callbacks")
 
 METRICS = {   # column -> where it is in results.json
     "test_acc": ("final", "test_acc"),
