@@ -31,13 +31,34 @@ def check_group_choices(argv: list[str]) -> str | None:
         if key.startswith("+") and key.lstrip("+") in _default_groups():
             return f"{key.lstrip('+')} is already in the defaults list: write {key.lstrip('+')}={value} (without +)"
         key = key.lstrip("+~")
+        if key.startswith("hardware.slurm."):
+            return f"{key}={value} is now launcher.{key.removeprefix('hardware.slurm.')}={value}"
         group = CONF / key
         if "@" in key or "(" in value or not group.is_dir():
             continue
         options = sorted(p.stem for p in group.glob("*.yaml"))
         for choice in value.split(","):
             if choice and choice != "null" and not (group / f"{choice}.yaml").is_file():
-                return f"{key}={choice} is not an option of {key}/: choose one of {', '.join(options)}"
+                return (_renamed(key, choice)
+                        or f"{key}={choice} is not an option of {key}/: choose one of {', '.join(options)}")
+    return None
+
+
+# hardware= options that became launcher= options (hardware/ says what a job runs on, launcher/ where it runs)
+MOVED_TO_LAUNCHER = {"slurm": "launcher=slurm", "submitit_local": "launcher=submitit_local",
+                     "slurm_1gpu": "launcher=slurm_1gpu hardware=gpu", "slurm_8gpu": "launcher=slurm_8gpu hardware=gpu"}
+
+
+def _renamed(group: str, choice: str) -> str | None:
+    """A renamed option: say its new name (old model names still build from saved configs: models.registry.ALIASES)."""
+    if group == "hardware" and choice in MOVED_TO_LAUNCHER:
+        return (f"hardware={choice} is now {MOVED_TO_LAUNCHER[choice]} "
+                f"(hardware/: device and precision; launcher/: where jobs run)")
+    if group == "model":
+        from snn_methods.models.registry import ALIASES
+
+        if choice in ALIASES:
+            return f"model={choice} is now called model={ALIASES[choice]}"
     return None
 
 
@@ -59,7 +80,7 @@ def main(cfg: DictConfig) -> float | None:
     test = cfg.get("mode") == "test"   # execute evaluates ckpt and writes eval.json: its objective is final.acc
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode.name == "RUN" and "submitit" in str(hydra_cfg.launcher.get("_target_")):
-        print(f"error: hardware={hydra_cfg.runtime.choices.get('hardware')} sends jobs to SLURM / submitit through "
+        print(f"error: launcher={hydra_cfg.runtime.choices.get('launcher')} sends jobs to SLURM / submitit through "
               f"Hydra's launcher, which only multiruns use: add -m (one job is a sweep of one)", file=sys.stderr)
         sys.exit(2)
     try:

@@ -1,7 +1,7 @@
 """Rate-BP against BPTT: training-step memory and time as T grows (figures only: nothing here asserts).
 
     python bench/ratebp_vs_bptt.py --threads 1                          # ratebp_resnet18, batch 16, T = 1 2 4 8
-    python bench/ratebp_vs_bptt.py --T 2 8 --batch 8 model=vggsnn_cifar  # other sizes, any config override
+    python bench/ratebp_vs_bptt.py --T 2 8 --batch 8 model=ratebp_vggsnn_cifar  # other sizes, any config override
 
 Every (rule, step mode, T) runs in a fresh subprocess on the same synthetic 3x32x32 batch. Printed per row:
   cpu ms / wall ms   median CPU / wall time of one training step (the rule + the optimizer step);

@@ -1,4 +1,4 @@
-"""What the SLURM launcher costs: time from `python launch.py -m hardware=slurm ...` to the first job training,
+"""What the SLURM launcher costs: time from `python launch.py -m launcher=slurm ...` to the first job training,
 per-job overhead (job run time minus training time), and whether N queued jobs all finish.
 
     python bench/slurm_launch.py --jobs 20 [--partition debug] [OVERRIDES ...]
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     sweep = Path(args.dir or tempfile.mkdtemp(prefix="slurm-bench-")).resolve() / "sweep"
     sweep.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, str(ROOT / "launch.py"), "-m", "hardware=slurm", "debug=tiny", "logger=none",
+    cmd = [sys.executable, str(ROOT / "launch.py"), "-m", "launcher=slurm", "debug=tiny", "logger=none",
            f"seed=range(0,{args.jobs})", f"hydra.sweep.dir={sweep}", "hydra.launcher.cpus_per_task=1",
            "hydra.launcher.mem_gb=1", "hardware.num_threads=1", *args.overrides]
     if args.partition:

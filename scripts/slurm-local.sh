@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # slurm-local.sh start|stop|status -- a throw-away, single-node SLURM cluster on localhost, for CI and for
-# trying `hardware=slurm` on a workstation. Debian 12 (slurm-wlm 22.05, munge, MariaDB), run as root; works
+# trying `launcher=slurm` on a workstation. Debian 12 (slurm-wlm 22.05, munge, MariaDB), run as root; works
 # without systemd (the daemons are started by hand).
 #
 #   sudo bash scripts/slurm-local.sh start    # install what is missing, start the daemons, wait for an idle node

@@ -157,6 +157,9 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"resume={resume!r} is invalid: must be auto, never, or an existing run directory / checkpoint")
     if "PoissonEncoder" in str(OmegaConf.select(cfg, "encoder._target_")) and OmegaConf.select(cfg, "dataset.normalize"):
         raise ConfigError("encoder=poisson needs pixel values in [0, 1]: add dataset.normalize=false")
+    if OmegaConf.select(cfg, "hardware.slurm") is not None:   # the pre-launcher/ form, e.g. in conf/local/default.yaml
+        raise ConfigError("hardware.slurm.* is now launcher.* (launcher=slurm | slurm_1gpu | slurm_8gpu): move the keys "
+                          "from hardware: {slurm: {...}} to launcher: {...}")
     if OmegaConf.select(cfg, "method.rule") is None:
         raise ConfigError("method.rule is missing: a method file must define the gradient rule (see conf/method/bptt.yaml)")
     for module in modules:

@@ -276,7 +276,7 @@ def test_dummy_forward_is_off_by_default_and_when_on_updates_batch_norm_once_bef
     """E.10: the original's train-mode forward of the first training sample (BN statistics, RNG) is opt-in."""
     from snn_methods.asgl import DummyForward
 
-    cfg = tiny("method=asgl", "model=vggsnn2", "dataset=synthetic", "dataset.shape=[2,16,16]")
+    cfg = tiny("method=asgl", "model=asgl_vggsnn", "dataset=synthetic", "dataset.shape=[2,16,16]")
     assert cfg.method.dummy_forward is False
     for enabled, tracked in ((False, 0), (True, 1)):
         exp = build(cfg)
@@ -330,8 +330,8 @@ def test_optimizer_set_round_trips_its_state():
 @pytest.mark.parametrize("name,classes,shape,train_decay,count", [
     ("asgl_resnet18", 100, (3, 32, 32), True, 11_220_166),     # F.4 (the HEAD code always learns the decays)
     ("asgl_resnet18", 100, (3, 32, 32), False, 11_220_149),
-    ("resnet19", 10, (3, 32, 32), True, 12_697_764),
-    ("vggsnn2", 10, (2, 48, 48), False, 9_268_744),
+    ("asgl_resnet19", 10, (3, 32, 32), True, 12_697_764),
+    ("asgl_vggsnn", 10, (2, 48, 48), False, 9_268_744),
 ])
 def test_parameter_counts_match_the_original(name, classes, shape, train_decay, count):
     factory = NeuronFactory(compose(["method=asgl", f"neuron.train_decay={str(train_decay).lower()}"]).neuron)
@@ -354,7 +354,7 @@ def test_models_map_t_n_input_to_per_step_logits_and_are_per_sample_invariant_in
 def test_tdbn_is_plain_batch_norm_over_the_merged_time_and_batch():
     """E.5 / F.4: weight 1, and one step leaves running_mean = 0.1 x the mean over all T*N*H*W positions."""
     torch.manual_seed(0)
-    model = create_model("vggsnn2", neuron=NeuronFactory(compose(["method=asgl"]).neuron), num_classes=10,
+    model = create_model("asgl_vggsnn", neuron=NeuronFactory(compose(["method=asgl"]).neuron), num_classes=10,
                          input_shape=(2, 16, 16), T=3)
     seen = {}
     model.conv2.register_forward_hook(lambda m, i, o: seen.setdefault("pre_bn", o.detach()))
@@ -368,7 +368,7 @@ def test_tdbn_is_plain_batch_norm_over_the_merged_time_and_batch():
 
 @pytest.mark.parametrize("bn_type", ["bntt", "per_step", "none"])
 def test_other_batch_norm_variants(bn_type):
-    model = create_model("vggsnn2", num_classes=10, input_shape=(2, 16, 16), bn_type=bn_type, T=2)
+    model = create_model("asgl_vggsnn", num_classes=10, input_shape=(2, 16, 16), bn_type=bn_type, T=2)
     assert model(torch.rand(2, 3, 2, 16, 16)).shape == (2, 3, 10)
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     assert len(bns) == {"bntt": 16, "per_step": 8, "none": 0}[bn_type]
@@ -381,7 +381,7 @@ def test_other_batch_norm_variants(bn_type):
 @pytest.mark.parametrize("neuron", ["lif", "if", "plif"])
 def test_asgl_models_take_any_neuron_and_the_hybrid_surrogate_fits_any_neuron(neuron):
     cfg = compose(["method=asgl", f"neuron={neuron}", "neuron/surrogate=mns_rec", "method.p=0.3"])
-    model = create_model("resnet19", neuron=NeuronFactory(cfg.neuron), num_classes=5, input_shape=(1, 8, 8),
+    model = create_model("asgl_resnet19", neuron=NeuronFactory(cfg.neuron), num_classes=5, input_shape=(1, 8, 8),
                          widths=(8, 16, 32), hidden=16)
     layers = [m for _, m in spiking_neurons(model)]
     assert len(layers) == 18

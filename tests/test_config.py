@@ -22,7 +22,7 @@ def test_every_option_composes(group, option):
 
 def test_every_group_is_in_the_tree():
     assert {"method", "model", "neuron", "neuron/surrogate", "optimizer", "scheduler", "pruning", "dataset",
-            "hardware", "logger", "experiment", "debug", "encoder", "loss"} <= set(GROUPS)
+            "hardware", "launcher", "logger", "experiment", "debug", "encoder", "loss"} <= set(GROUPS)
 
 
 def test_default_is_bptt_lif_mlp_on_digits():

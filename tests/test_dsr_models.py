@@ -28,11 +28,11 @@ def thresholds(model: nn.Module) -> list[nn.Parameter]:
 
 
 @pytest.mark.parametrize("name,classes,shape,neuron,params,layers", [
-    ("preact_resnet18", 10, (3, 32, 32), DSR_IF, 11_176_945, 19),
-    ("preact_resnet18", 100, (3, 32, 32), DSR_LIF, 11_223_295, 19),
+    ("dsr_preact_resnet18", 10, (3, 32, 32), DSR_IF, 11_176_945, 19),
+    ("dsr_preact_resnet18", 100, (3, 32, 32), DSR_LIF, 11_223_295, 19),
     ("dsr_vgg11", 10, (2, 48, 48), DSR_LIF, 9_476_327, 9),
-    ("preact_resnet18_imagenet", 1000, (3, 224, 224), DSR_IF, 11_691_660, 20),
-    ("preact_resnet18_imagenet", 1000, (3, 224, 224), RELU, 11_691_640, 20),
+    ("dsr_preact_resnet18_imagenet", 1000, (3, 224, 224), DSR_IF, 11_691_660, 20),
+    ("dsr_preact_resnet18_imagenet", 1000, (3, 224, 224), RELU, 11_691_640, 20),
 ])
 def test_parameter_counts_match_the_originals(name, classes, shape, neuron, params, layers):
     model = create_model(name, neuron=neuron, num_classes=classes, input_shape=shape)
@@ -42,15 +42,15 @@ def test_parameter_counts_match_the_originals(name, classes, shape, neuron, para
 
 
 def test_ann_and_snn_state_dicts_differ_only_in_the_thresholds():
-    ann = create_model("preact_resnet18_imagenet", neuron=RELU, num_classes=10, input_shape=(3, 32, 32), base_width=8)
-    snn = create_model("preact_resnet18_imagenet", neuron=DSR_IF, num_classes=10, input_shape=(3, 32, 32), base_width=8)
+    ann = create_model("dsr_preact_resnet18_imagenet", neuron=RELU, num_classes=10, input_shape=(3, 32, 32), base_width=8)
+    snn = create_model("dsr_preact_resnet18_imagenet", neuron=DSR_IF, num_classes=10, input_shape=(3, 32, 32), base_width=8)
     extra = set(snn.state_dict()) - set(ann.state_dict())
     assert set(ann.state_dict()) <= set(snn.state_dict()) and extra and all(k.endswith(".v_threshold") for k in extra)
 
 
-@pytest.mark.parametrize("name,neuron", [(m, n) for m in ("dsr_mlp", "preact_resnet18_imagenet")
+@pytest.mark.parametrize("name,neuron", [(m, n) for m in ("dsr_mlp", "dsr_preact_resnet18_imagenet")
                                          for n in ("dsr_if", "dsr_lif", "lif", "if", "plif", "relu")]
-                         + [(m, n) for m in ("preact_resnet18", "dsr_vgg11") for n in ("dsr_lif", "plif", "relu")])
+                         + [(m, n) for m in ("dsr_preact_resnet18", "dsr_vgg11") for n in ("dsr_lif", "plif", "relu")])
 def test_any_neuron_fits_the_dsr_models(name, neuron):
     factory = NeuronFactory(compose([f"neuron={neuron}"]).neuron)
     kw = {"base_width": 8} if name.endswith("imagenet") else {}
@@ -65,7 +65,7 @@ def _capture(module: nn.Module, store: dict, key: str):
 
 
 def test_cifar_identity_shortcut_adds_the_spikes_not_the_block_input():
-    model = create_model("preact_resnet18", neuron=DSR_IF, num_classes=10, input_shape=(3, 32, 32))
+    model = create_model("dsr_preact_resnet18", neuron=DSR_IF, num_classes=10, input_shape=(3, 32, 32))
     block = model.layer1[0]                                   # 64 -> 64, stride 1: identity shortcut
     assert isinstance(block.shortcut, nn.Identity)
     seen: dict = {}
@@ -84,7 +84,7 @@ def test_cifar_identity_shortcut_adds_the_spikes_not_the_block_input():
 
 
 def test_imagenet_blocks_add_the_spikes_and_use_convs_without_bias():
-    model = create_model("preact_resnet18_imagenet", neuron=DSR_IF, num_classes=10, input_shape=(3, 32, 32),
+    model = create_model("dsr_preact_resnet18_imagenet", neuron=DSR_IF, num_classes=10, input_shape=(3, 32, 32),
                          base_width=8)
     assert all(m.bias is None for m in model.modules() if isinstance(m, nn.Conv2d))
     assert isinstance(model.maxpool, nn.AvgPool2d) and (model.maxpool.kernel_size, model.maxpool.stride,
@@ -104,7 +104,7 @@ def test_imagenet_blocks_add_the_spikes_and_use_convs_without_bias():
 @pytest.mark.parametrize("factory,bound", [(DSR_IF, lambda n: n.v_threshold), (DSR_LIF, lambda n: n.v_threshold / n.delta_t)])
 def test_logits_are_the_bounded_representation_of_a_final_neuron_after_bn1d(factory, bound):
     torch.manual_seed(0)
-    model = create_model("preact_resnet18", neuron=factory, num_classes=10, input_shape=(3, 16, 16))
+    model = create_model("dsr_preact_resnet18", neuron=factory, num_classes=10, input_shape=(3, 16, 16))
     assert isinstance(model.bn2, nn.BatchNorm1d) and isinstance(model.relu3, DSRNode)
     seen: dict = {}
     _capture(model.relu3, seen, "spikes")
@@ -140,7 +140,7 @@ def test_dropout_draws_a_fresh_mask_at_every_time_step():
 
 def test_static_stem_runs_once_and_matches_running_it_at_every_step():
     torch.manual_seed(0)
-    model = create_model("preact_resnet18", neuron=DSR_IF, num_classes=10, input_shape=(3, 16, 16))
+    model = create_model("dsr_preact_resnet18", neuron=DSR_IF, num_classes=10, input_shape=(3, 16, 16))
     image = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         model.eval()
@@ -244,9 +244,9 @@ def test_method_dsr_runs_on_the_suites_models(tiny, model, dataset):
     assert all(m.v_threshold.grad is not None for m in nodes)
 
 
-@pytest.mark.parametrize("name,shape,train", [("preact_resnet18", (3, 8, 8), True), ("preact_resnet18", (3, 8, 8), False),
+@pytest.mark.parametrize("name,shape,train", [("dsr_preact_resnet18", (3, 8, 8), True), ("dsr_preact_resnet18", (3, 8, 8), False),
                                               ("dsr_vgg11", (2, 8, 8), False),
-                                              ("preact_resnet18_imagenet", (3, 16, 16), False)])
+                                              ("dsr_preact_resnet18_imagenet", (3, 16, 16), False)])
 def test_the_same_image_twice_in_a_batch_gives_the_same_logits(name, shape, train):
     """Spec F.4: per-sample invariance; in train mode it holds for the ResNet (dropout 0), not for the VGG (0.1)."""
     torch.manual_seed(0)

@@ -145,8 +145,8 @@ def _ann_checkpoint(tmp_path: Path, base_width: int, neuron: str = "relu") -> tu
     from snn_methods.models import create_model
     from snn_methods.neurons import NeuronFactory
 
-    model_cfg = {"_target_": "snn_methods.models.create_model", "name": "preact_resnet18_imagenet", "base_width": base_width}
-    model = create_model("preact_resnet18_imagenet", neuron=NeuronFactory(compose([f"neuron={neuron}"]).neuron),
+    model_cfg = {"_target_": "snn_methods.models.create_model", "name": "dsr_preact_resnet18_imagenet", "base_width": base_width}
+    model = create_model("dsr_preact_resnet18_imagenet", neuron=NeuronFactory(compose([f"neuron={neuron}"]).neuron),
                          num_classes=2, input_shape=(3, 32, 32), base_width=base_width)
     path = tmp_path / f"w{base_width}_{neuron}.pt"
     checkpoints.save(path, {"model": model.state_dict(), "config": {"model": model_cfg}})
@@ -157,7 +157,7 @@ def _snn(base_width: int):
     from snn_methods.models import create_model
     from snn_methods.neurons import NeuronFactory
 
-    return create_model("preact_resnet18_imagenet", neuron=NeuronFactory(compose(["neuron=dsr_if"]).neuron),
+    return create_model("dsr_preact_resnet18_imagenet", neuron=NeuronFactory(compose(["neuron=dsr_if"]).neuron),
                         num_classes=2, input_shape=(3, 32, 32), base_width=base_width)
 
 
@@ -170,7 +170,7 @@ def test_ann_checkpoint_of_another_architecture_is_refused(tmp_path):
     bare = tmp_path / "bare.pt"                                           # no config to compare: keys and shapes decide
     torch.save({"state_dict": {f"module.{k}": v for k, v in torch.load(path, weights_only=True)["model"].items()}}, bare)
     load_ann_weights(_snn(8), bare, cfg8)
-    with pytest.raises(CheckpointError, match=r"does not fit model preact_resnet18_imagenet \(other shapes: conv1.weight"):
+    with pytest.raises(CheckpointError, match=r"does not fit model dsr_preact_resnet18_imagenet \(other shapes: conv1.weight"):
         load_ann_weights(_snn(16), bare, cfg16)
     snn_path, _ = _ann_checkpoint(tmp_path, 8, neuron="dsr_if")
     with pytest.raises(CheckpointError, match=r"holds spiking thresholds .*it is an SNN checkpoint"):
@@ -180,7 +180,7 @@ def test_ann_checkpoint_of_another_architecture_is_refused(tmp_path):
 def _thresholds_file(tmp_path: Path, **changes) -> Path:
     names = [n for n, _ in spiking_neurons(_snn(8))]
     record = {"format": 1, "kind": "snn_methods.activation_percentiles", "percentile": 0.999,
-              "model": {"_target_": "snn_methods.models.create_model", "name": "preact_resnet18_imagenet", "base_width": 8},
+              "model": {"_target_": "snn_methods.models.create_model", "name": "dsr_preact_resnet18_imagenet", "base_width": 8},
               "sites": {n: 1.0 + i for i, n in enumerate(names)}}
     record.update(changes)
     path = tmp_path / "thresholds.json"
@@ -237,7 +237,7 @@ def test_calibration_uses_eval_mode_post_relu_outputs_zeros_included():
     from snn_methods.neurons import NeuronFactory
 
     torch.manual_seed(0)
-    model = create_model("preact_resnet18_imagenet", neuron=NeuronFactory({"_target_": "torch.nn.ReLU"}),
+    model = create_model("dsr_preact_resnet18_imagenet", neuron=NeuronFactory({"_target_": "torch.nn.ReLU"}),
                          num_classes=3, input_shape=(3, 32, 32), base_width=8)
     for m in model.modules():                      # running statistics unlike any batch's: eval mode must matter
         if isinstance(m, nn.BatchNorm2d):
@@ -296,7 +296,7 @@ IF = {"v_threshold": 6.0, "alpha": 0.5, "v_threshold_bound": 0.01}
 def test_cifar_presets_are_the_readme_commands(preset, dataset, neuron, recipe, values):
     cfg = compose([f"experiment={preset}"])
     assert (cfg.method.name, cfg.model.name, cfg.dataset.name, cfg.neuron._target_.rsplit(".", 1)[1]) == (
-        "dsr", "preact_resnet18", dataset, neuron)
+        "dsr", "dsr_preact_resnet18", dataset, neuron)
     assert (cfg.optimizer.lr, cfg.T, cfg.epochs, cfg.batch_size) == (recipe["lr"], recipe["T"], recipe["epochs"],
                                                                      recipe["batch_size"])
     assert (cfg.optimizer._target_, cfg.optimizer.momentum, cfg.optimizer.weight_decay) == ("torch.optim.SGD", 0.9, 5e-4)

@@ -41,6 +41,7 @@ def test_missing_dataset_fails_fast_with_one_line(launch, tmp_path):
 @pytest.mark.parametrize("args,expected", [
     (["neuron/surrogate=foo"], "choose one of atan"),
     (["model=nope"], "choose one of"),
+    (["model=vggsnn2"], "model=vggsnn2 is now called model=asgl_vggsnn"),
     (["T=0"], "T=0 is invalid"),
     (["optimizer.lr=-1"], "optimizer.lr=-1 is invalid"),
 ])

@@ -78,3 +78,46 @@ def test_per_step_batch_norm_updates_running_stats_every_step():
     assert bn.bn.num_batches_tracked == 3
     for t in range(3):  # each step normalised with its own statistics
         assert y[t].mean(dim=(0, 2, 3)).abs().max() < 1e-5
+
+
+# ------------------------------------------------------------------------------------ renamed models (aliases)
+from pathlib import Path  # noqa: E402
+
+from snn_methods.models.registry import ALIASES  # noqa: E402
+
+FIXTURE = Path(__file__).parent / "fixtures" / "asgl_resnet19_saved_as_resnet19.pt"
+
+
+def test_every_model_config_file_names_its_registered_model():
+    from snn_methods.config import CONF_DIR
+
+    for path in (CONF_DIR / "model").glob("*.yaml"):
+        assert compose([f"model={path.stem}"]).model.name == path.stem in list_models(), path.name
+
+
+@pytest.mark.parametrize("old,new", sorted(ALIASES.items()))
+def test_an_old_model_name_builds_the_renamed_model_and_says_so(old, new, caplog):
+    assert old not in list_models() and new in list_models()
+    shape = (2, 16, 16) if new == "asgl_vggsnn" else (3, 32, 32)
+    kwargs = {"base_width": 8} if new == "dsr_preact_resnet18_imagenet" else {}
+    torch.manual_seed(0)
+    a = create_model(old, num_classes=3, input_shape=shape, **kwargs)
+    torch.manual_seed(0)
+    b = create_model(new, num_classes=3, input_shape=shape, **kwargs)
+    assert type(a) is type(b) and all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                                         b.state_dict().values()))
+    assert f"model {old!r} is now called {new!r}" in caplog.text
+
+
+def test_a_checkpoint_written_before_the_rename_still_evaluates(tmp_path, caplog):
+    """The fixture is a 1-epoch run of `model=resnet19` (synthetic 1x8x8, 3 classes, test accuracy 0.3125 on its
+    one evaluation batch), written by the suite before the model was renamed asgl_resnet19."""
+    import torch as _torch
+
+    from snn_methods.reuse import evaluate_checkpoint
+
+    saved = _torch.load(FIXTURE, weights_only=True)
+    assert saved["config"]["model"]["name"] == "resnet19"
+    res = evaluate_checkpoint(FIXTURE, ["logger=none"], run_dir=tmp_path / "eval")
+    assert res["final"]["acc"] == pytest.approx(0.3125) == saved["metrics"]["test_acc"]
+    assert "is now called 'asgl_resnet19'" in caplog.text

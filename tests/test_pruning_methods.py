@@ -72,7 +72,7 @@ def _method(kind):
 def test_pruning_composes_with_every_registered_model(model_name, kind):
     torch.manual_seed(0)
     kwargs = {"channels": 8, "fc_hidden": 16} if model_name == "cifar10_6c2f" else {}
-    side = 16 if model_name == "vggsnn2" else 8     # ASGL's VGGSNN2 pools 4 times and refuses inputs below 16x16
+    side = 16 if model_name == "asgl_vggsnn" else 8     # ASGL's VGGSNN2 pools 4 times and refuses inputs below 16x16
     model = create_model(model_name, neuron=_neuron(), num_classes=10, input_shape=(3, side, side), **kwargs)
     method = _method(kind)
     method.prepare_model(model)

@@ -24,8 +24,8 @@ PRECISION = Precision(torch.device("cpu"))
 @pytest.mark.parametrize("name,classes,shape,params,neurons,bns", [
     ("ratebp_resnet18", 10, (3, 32, 32), 11_173_962, 17, 20),      # spec 7
     ("ratebp_resnet19", 10, (3, 32, 32), 12_697_994, 18, 19),
-    ("vggsnn_cifar", 100, (3, 32, 32), 9_686_884, 8, 8),
-    ("vggsnn_dvs", 10, (2, 48, 48), 9_271_498, 8, 8),
+    ("ratebp_vggsnn_cifar", 100, (3, 32, 32), 9_686_884, 8, 8),
+    ("ratebp_vggsnn_dvs", 10, (2, 48, 48), 9_271_498, 8, 8),
 ])
 def test_models_match_the_spec_counts(name, classes, shape, params, neurons, bns):
     model = create_model(name, num_classes=classes, input_shape=shape)
@@ -35,10 +35,10 @@ def test_models_match_the_spec_counts(name, classes, shape, params, neurons, bns
 
 
 def test_vggsnn_init_and_small_inputs():
-    model = create_model("vggsnn_cifar", num_classes=10, input_shape=(3, 32, 32))
+    model = create_model("ratebp_vggsnn_cifar", num_classes=10, input_shape=(3, 32, 32))
     conv = model.conv5[0]
     assert float(conv.bias.detach().abs().sum()) == 0 and abs(float(conv.weight.detach().std()) - 0.5) < 0.01
-    digits = create_model("vggsnn_dvs", num_classes=10, input_shape=(1, 8, 8))     # pools below 1x1 are left out
+    digits = create_model("ratebp_vggsnn_dvs", num_classes=10, input_shape=(1, 8, 8))     # pools below 1x1 are left out
     assert digits(torch.rand(2, 3, 1, 8, 8)).shape == (2, 3, 10)
 
 
@@ -139,7 +139,7 @@ def _has_max_pool(model: nn.Module) -> bool:
     return any(isinstance(m, nn.MaxPool2d) for m in model.modules())
 
 
-MIN_SIDE = {"vggsnn2": 16}                   # ASGL's VGGSNN2 pools 4 times and refuses inputs below 16x16
+MIN_SIDE = {"asgl_vggsnn": 16}                   # ASGL's VGGSNN2 pools 4 times and refuses inputs below 16x16
 REFUSED = {"dsr_vgg11": "Dropout"}           # DSR's VGG-11: torch dropout with a fresh mask per time step
 SINGLE_STEP = ("mlp", "cifar10_6c2f", "sew_resnet18", "ratebp_resnet18")   # one of each kind of layer wiring
 

@@ -1,4 +1,4 @@
-"""Sweeps on a real SLURM cluster through hydra/launcher=submitit_slurm (hardware=slurm).
+"""Sweeps on a real SLURM cluster through hydra/launcher=submitit_slurm (launcher=slurm).
 
 Needs a reachable cluster: CI starts a one-node cluster with `scripts/slurm-local.sh start` (and stops it by PID
 afterwards) and sets SNN_REQUIRE_SLURM=1, which turns the skip below into a failure. Every test uses a fresh
@@ -46,7 +46,7 @@ def partition() -> str:
 
 
 def _args(partition: str, sweep_dir: Path, *extra: str) -> list[str]:
-    return ["-m", "hardware=slurm", f"hydra.sweep.dir={sweep_dir}", f"hydra.launcher.partition={partition}",
+    return ["-m", "launcher=slurm", f"hydra.sweep.dir={sweep_dir}", f"hydra.launcher.partition={partition}",
             "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=30",
             "hardware.num_threads=1", *extra]
 

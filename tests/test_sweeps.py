@@ -103,8 +103,8 @@ def test_a_sweep_naming_a_missing_option_launches_nothing(launch, tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "s").exists()
 
 
-def test_slurm_hardware_needs_multirun_and_plus_sweep_says_how(launch):
-    proc = launch("hardware=slurm", "debug=tiny")
+def test_slurm_launcher_needs_multirun_and_plus_sweep_says_how(launch):
+    proc = launch("launcher=slurm", "debug=tiny")
     assert proc.returncode == 2 and "add -m" in proc.stderr
     proc = launch("-m", "+sweep=seeds", "debug=tiny")
     assert proc.returncode == 2 and "write sweep=seeds" in proc.stderr
@@ -124,15 +124,55 @@ def test_cluster_values_come_from_the_git_ignored_local_config(tmp_path):
     shutil.copytree(CONF_DIR, conf, ignore=shutil.ignore_patterns("local"))
     (conf / "local").mkdir()
     (conf / "local" / "default.yaml").write_text(
-        "# @package _global_\nhardware:\n  slurm:\n    partition: gpu_a100\n    account: proj42\n    qos: high\n")
-    cfg = _hydra_cfg(conf, ["hardware=slurm_8gpu"])
+        "# @package _global_\nlauncher:\n  partition: gpu_a100\n  account: proj42\n  qos: high\n")
+    cfg = _hydra_cfg(conf, ["launcher=slurm_8gpu", "hardware=gpu"])
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.partition, launcher.account, launcher.qos) == ("gpu_a100", "proj42", "high")
     assert (launcher.tasks_per_node, launcher.gpus_per_node, launcher.max_num_timeout) == (8, 8, 3)
-    assert cfg.hardware.distributed is True
+    assert cfg.hardware.distributed is True and cfg.hardware.amp is True and cfg.hardware.device == "cuda"
     plain = _hydra_cfg(conf, ["hardware=cpu"])        # the local config does not break the local launcher
     assert plain.hydra.launcher._target_.endswith("BasicLauncher")
-    local = _hydra_cfg(conf, ["hardware=submitit_local"])
+    local = _hydra_cfg(conf, ["launcher=submitit_local"])
     assert local.hydra.launcher._target_.endswith("LocalLauncher")
     assert "/conf/local/" in (CONF_DIR.parent / ".gitignore").read_text()
+
+
+@pytest.mark.parametrize("launcher", ["local", "submitit_local", "slurm", "slurm_1gpu", "slurm_8gpu"])
+@pytest.mark.parametrize("hardware", ["auto", "cpu", "gpu", "ddp"])
+def test_where_jobs_run_composes_with_what_they_run_on(launcher, hardware):
+    """hardware/ (device, precision, threads, DDP) and launcher/ (where jobs run) are chosen independently."""
+    cfg = _hydra_cfg(CONF_DIR, [f"launcher={launcher}", f"hardware={hardware}"])
+    own = compose([f"hardware={hardware}"]).hardware
+    assert cfg.launcher.name == launcher
+    assert (cfg.hardware.device, cfg.hardware.amp) == (own.device, own.amp)
+    # one run over the 8 tasks of the job: the only launcher that decides DDP
+    assert cfg.hardware.distributed is (launcher == "slurm_8gpu" or hardware == "ddp")
+    target = cfg.hydra.launcher._target_
+    assert target.endswith({"local": "BasicLauncher", "submitit_local": "LocalLauncher"}.get(launcher, "SlurmLauncher"))
+    if launcher.startswith("slurm"):
+        assert cfg.hydra.launcher.gpus_per_node == {"slurm": None, "slurm_1gpu": 1, "slurm_8gpu": 8}[launcher]
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["-m", "hardware=slurm_1gpu"], "hardware=slurm_1gpu is now launcher=slurm_1gpu hardware=gpu (hardware/: device"),
+    (["-m", "hardware=submitit_local"], "hardware=submitit_local is now launcher=submitit_local (hardware/"),
+    (["-m", "launcher=slurm", "hardware.slurm.partition=gpu"], "hardware.slurm.partition=gpu is now launcher.partition=gpu"),
+])
+def test_the_old_hardware_launcher_names_say_the_new_form(launch, args, expected):
+    proc = launch(*args, "debug=tiny")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and expected in lines[0], proc.stderr
+
+
+def test_an_old_local_config_with_hardware_slurm_is_one_line(tmp_path):
+    from snn_methods.config import validate
+    from snn_methods.errors import ConfigError
+
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf, ignore=shutil.ignore_patterns("local"))
+    (conf / "local").mkdir()
+    (conf / "local" / "default.yaml").write_text("# @package _global_\nhardware:\n  slurm:\n    partition: gpu\n")
+    cfg = _hydra_cfg(conf, ["debug=tiny"])
+    with pytest.raises(ConfigError, match=r"hardware.slurm.\* is now launcher.\*"):
+        validate(cfg)

@@ -18,7 +18,7 @@ def test_concurrent_offline_runs_keep_config_history_and_summary(launch, tmp_pat
     monkeypatch.setenv("WANDB_SERVICE", f"3-{gone.stdout.strip()}-unix-/tmp/wandb-service-gone.sock")
     monkeypatch.setenv("WANDB_MODE", "offline")
     # submitit_local starts the three jobs at once
-    proc = launch("-m", "hardware=submitit_local", "debug=tiny", "logger=wandb", "seed=0,1,2", "T=3",
+    proc = launch("-m", "launcher=submitit_local", "debug=tiny", "logger=wandb", "seed=0,1,2", "T=3",
                   "hydra.sweep.dir=sweep", "hydra.launcher.timeout_min=10")
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = {(r["seed"], r["T"]): r for r in

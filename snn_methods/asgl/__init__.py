@@ -4,7 +4,7 @@
 - `ASGLLIFNode`: ASGL's LIF neuron around it;
 - `NoiseSchedule`: the engine callback that decays the noise probability p at milestone epochs;
 - `DummyForward`: the original's train-mode forward of one sample before training (opt-in, for its side effects).
-The models (asgl_resnet18, resnet19, vggsnn2) are in snn_methods.models.asgl, the two-optimizer recipe in
+The models (asgl_resnet18, asgl_resnet19, asgl_vggsnn) are in snn_methods.models.asgl, the two-optimizer recipe in
 snn_methods.engine.optimizers, the TET loss in snn_methods.losses, Cutout in snn_methods.data.augment.
 """
 from snn_methods.asgl.neuron import ASGLLIFNode

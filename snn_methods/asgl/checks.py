@@ -13,7 +13,6 @@ from snn_methods.errors import ConfigError
 from snn_methods.values import is_finite_number
 
 ASGL_METHODS = ("asgl", "asgl_sg")
-ASGL_MODELS = ("asgl_resnet18", "resnet19", "vggsnn2")
 
 
 def _in_unit(v: Any) -> bool:
@@ -86,7 +85,7 @@ def check(cfg: DictConfig) -> None:
         _require(cfg, "optimizer.main.weight_decay", lambda v: is_finite_number(v) and v >= 0, "a number >= 0")
         if OmegaConf.select(cfg, "optimizer.neuron", default=None) is not None:
             _require(cfg, "optimizer.neuron.lr", _positive, "a number > 0")
-    if OmegaConf.select(cfg, "model.name", default=None) in ASGL_MODELS:
+    if OmegaConf.select(cfg, "model.bn_type", default=None) is not None:   # a model taking bn_type (ASGL's)
         from snn_methods.models.layers import BN_TYPES
 
         _require(cfg, "model.bn_type", lambda v: v in BN_TYPES, f"one of {', '.join(BN_TYPES)}")

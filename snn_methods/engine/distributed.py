@@ -3,7 +3,7 @@ operations the loop needs. With one process every operation is the identity, so 
 
 Where rank and world size come from (`hardware.distributed: true`):
   - torchrun (or anything setting RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT);
-  - a submitit job with several tasks (`hardware=slurm_8gpu`, or submitit_local with tasks_per_node > 1):
+  - a submitit job with several tasks (`launcher=slurm_8gpu hardware=gpu`, or submitit_local with tasks_per_node > 1):
     submitit's JobEnvironment gives the ranks, the first host of the job is the rendezvous, the port is
     derived from the job id (two jobs sharing a node do not collide).
 Every process holds the whole model and its own neuron states (membrane potentials are not parameters or
@@ -174,7 +174,7 @@ def setup(hardware: Any, device: torch.device) -> tuple[Distributed, torch.devic
     rank, world, local, addr, port = environment()
     if world == 1:
         log.warning("hardware.distributed is true but this is the only process: training on one process "
-                    "(start several with torchrun --nproc_per_node=N, or hardware=slurm_8gpu)")
+                    "(start several with torchrun --nproc_per_node=N, or launcher=slurm_8gpu hardware=gpu)")
         return Distributed(), device
     if device.type == "cuda":
         count = torch.cuda.device_count()

@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from snn_methods.errors import CheckpointError
 
 # keys that may differ between a run and its continuation (where it runs, how it reports, how long it goes)
-RESUMABLE_CHANGES = ("resume", "hardware", "logger", "train.progress", "paths", "epochs", "objective",
+RESUMABLE_CHANGES = ("resume", "hardware", "launcher", "logger", "train.progress", "paths", "epochs", "objective",
                      "dataset.rebuild")
 
 

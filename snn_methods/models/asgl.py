@@ -2,9 +2,9 @@
 
 asgl_resnet18   ResNetX(18): conv3x3(64) + BN + neuron, BasicBlocks [2, 2, 2, 2] (64, 128, 256, 512), global
                 average pool, Linear(512, classes) per time step (the loss averages over T: ASGL's Readout).
-resnet19        conv3x3(128) + BN + neuron, BasicBlocks [3, 3, 2] (128, 256, 512), global average pool,
+asgl_resnet19   conv3x3(128) + BN + neuron, BasicBlocks [3, 3, 2] (128, 256, 512), global average pool,
                 Linear(512, 256, no bias) + neuron + Linear(256, classes, no bias).
-vggsnn2         8 x [conv3x3 + BN + neuron] with AvgPool2 after the 2nd, 4th, 6th and 8th, Linear per time step
+asgl_vggsnn     8 x [conv3x3 + BN + neuron] with AvgPool2 after the 2nd, 4th, 6th and 8th, Linear per time step
                 (the DVS main's per-step logits, trained with TET); weights N(0, 0.5^2), biases 0.
 
 BasicBlock: y = neuron( BN(conv3x3( neuron(BN(conv3x3_s(x))) )) + shortcut(x) ), shortcut = conv1x1_s + BN when the
@@ -83,11 +83,11 @@ def asgl_resnet18(*, neuron: Neuron, num_classes: int, input_shape: Sequence[int
 
 
 @register_model
-def resnet19(*, neuron: Neuron, num_classes: int, input_shape: Sequence[int], bn_type: str = "tdbn",
+def asgl_resnet19(*, neuron: Neuron, num_classes: int, input_shape: Sequence[int], bn_type: str = "tdbn",
              widths: Sequence[int] = (128, 256, 512), hidden: int = 256, T: int = 1) -> nn.Module:
     """ASGL's ResNet-19 (B.6.1): 18 spiking layers; 12,697,728 weights for 10 classes. `widths`: channels of the
     three stages (the stem has the first); `hidden`: the spiking fully connected layer."""
-    w = _stage_widths(widths, 3, "resnet19")
+    w = _stage_widths(widths, 3, "asgl_resnet19")
     layers = _resnet(neuron, input_shape, w[0], [(3, w[0], 1), (3, w[1], 2), (2, w[2], 2)], bn_type, T)
     layers.update(fc1=nn.Linear(w[2], hidden, bias=False), sn_fc1=neuron(),
                   fc2=nn.Linear(hidden, num_classes, bias=False))
@@ -98,7 +98,7 @@ VGGSNN2_CFG = (64, 128, "A", 256, 256, "A", 512, 512, "A", 512, 512, "A")
 
 
 @register_model
-def vggsnn2(*, neuron: Neuron, num_classes: int, input_shape: Sequence[int], bn_type: str = "tdbn",
+def asgl_vggsnn(*, neuron: Neuron, num_classes: int, input_shape: Sequence[int], bn_type: str = "tdbn",
             bias: bool = False, init_std: float | None = 0.5, T: int = 1) -> nn.Module:
     """ASGL's VGGSNN2 (B.6.2) for 2 x 48 x 48 DVS frames (any input of at least 16 x 16): 8 spiking layers;
     9,268,736 weights with tdbn and no bias. init_std: conv / linear weights N(0, init_std^2), biases 0
@@ -107,7 +107,7 @@ def vggsnn2(*, neuron: Neuron, num_classes: int, input_shape: Sequence[int], bn_
     if h < 16 or w < 16:
         from snn_methods.errors import ConfigError
 
-        raise ConfigError(f"model=vggsnn2 pools 4 times by 2: it needs inputs of at least 16x16, got {h}x{w}")
+        raise ConfigError(f"model=asgl_vggsnn pools 4 times by 2: it needs inputs of at least 16x16, got {h}x{w}")
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     k = 0
     for item in VGGSNN2_CFG:

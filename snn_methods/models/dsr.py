@@ -108,7 +108,7 @@ class PreActResNet(nn.Module):
 
 
 @register_model
-def preact_resnet18(*, neuron: Callable[..., nn.Module], num_classes: int, input_shape: Sequence[int],
+def dsr_preact_resnet18(*, neuron: Callable[..., nn.Module], num_classes: int, input_shape: Sequence[int],
                     dropout: float = 0.0) -> nn.Module:
     """DSR's CIFAR PreAct-ResNet-18 (`preresnet.resnet18_if/_lif`): 19 neuron layers; 11,176,945 parameters for
     10 classes with DSR neurons (19 of them thresholds)."""
@@ -223,7 +223,7 @@ class ImageNetPreResNet(nn.Module):
 
 
 @register_model
-def preact_resnet18_imagenet(*, neuron: Callable[..., nn.Module], num_classes: int, input_shape: Sequence[int],
+def dsr_preact_resnet18_imagenet(*, neuron: Callable[..., nn.Module], num_classes: int, input_shape: Sequence[int],
                              base_width: int = 64) -> nn.Module:
     """DSR's ImageNet PreResNet-18 (`preresnet_ann.resnet18`, `preresnet_snn.resnet18_if/_lif`): 7x7/2 stem + BN +
     neuron, AvgPool(3, 2, 1), basic pre-activation blocks (2, 2, 2, 2), BN + neuron, global average pool + neuron,

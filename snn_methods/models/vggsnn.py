@@ -1,9 +1,9 @@
 """The VGGSNN of rate-BP (spec ratebp.md section 7), multi-step: conv3x3 (bias) BN neuron blocks with average
 pooling (on spikes), one Linear classifier, conv and linear weights ~ N(0, 0.5^2), biases 0 (the original's init).
 
-    vggsnn_cifar: 64, 128, A, 256, 256, A, 512, 512, A, 512, 512, AdaptiveAvgPool(3x3), Linear(4608 -> K)
-    vggsnn_dvs:   64, 128, A, 256, 256, A, 512, 512, A, 512, 512, A,                    Linear(512 * 3 * 3 -> K)
-                  (48x48 event frames: 48 -> 24 -> 12 -> 6 -> 3)
+    ratebp_vggsnn_cifar: 64, 128, A, 256, 256, A, 512, 512, A, 512, 512, AdaptiveAvgPool(3x3), Linear(4608 -> K)
+    ratebp_vggsnn_dvs:   64, 128, A, 256, 256, A, 512, 512, A, 512, 512, A,                    Linear(512 * 3 * 3 -> K)
+                         (48x48 event frames: 48 -> 24 -> 12 -> 6 -> 3)
 
 A pool that would shrink the map below 1x1 (small inputs such as 8x8 digits) is left out, and the classifier is
 sized from the map that remains.
@@ -52,14 +52,14 @@ def _vggsnn(plan: Sequence[int | str], neuron: Callable[..., nn.Module], num_cla
 
 
 @register_model
-def vggsnn_cifar(*, neuron: Callable[..., nn.Module], num_classes: int, input_shape: Sequence[int],
+def ratebp_vggsnn_cifar(*, neuron: Callable[..., nn.Module], num_classes: int, input_shape: Sequence[int],
                  init_std: float = 0.5) -> nn.Module:
     """9,686,884 parameters for 100 classes (3x32x32)."""
     return _vggsnn(CIFAR, neuron, num_classes, input_shape, init_std)
 
 
 @register_model
-def vggsnn_dvs(*, neuron: Callable[..., nn.Module], num_classes: int, input_shape: Sequence[int],
+def ratebp_vggsnn_dvs(*, neuron: Callable[..., nn.Module], num_classes: int, input_shape: Sequence[int],
                init_std: float = 0.5) -> nn.Module:
     """9,271,498 parameters for 10 classes (2x48x48 event frames)."""
     return _vggsnn(DVS, neuron, num_classes, input_shape, init_std)

@@ -14,7 +14,7 @@ from snn_methods.results import read
 from snn_methods.values import is_finite_number
 
 # config keys that say where / how a run ran or was reported, not what it is
-NOISE = ("seed", "resume", "paths", "hardware", "logger", "train.progress", "objective", "callbacks")
+NOISE = ("seed", "resume", "paths", "hardware", "launcher", "logger", "train.progress", "objective", "callbacks")
 
 METRICS = {   # column -> where it is in results.json
     "test_acc": ("final", "test_acc"),

@@ -40,7 +40,7 @@ OVERRIDABLE = {
     "batch_size": "the evaluation batch size",
     "seed": "the random streams of stochastic encoders (Poisson)",
     "deterministic": "determinism of the kernels",
-    "hardware": "where it runs", "logger": "where the summary goes", "paths": "where data sets live",
+    "hardware": "what it runs on", "launcher": "where it runs", "logger": "where the summary goes", "paths": "where data sets live",
     "dataset.root": "where the data set lives", "dataset.download": "fetching a missing data set",
     "dataset.num_workers": "loader processes",
     "train.limit_eval_batches": "a shorter evaluation", "train.progress": "the progress bar",
