@@ -327,7 +327,8 @@ def backend_worker(backend: str, device: str, shape: tuple, Ts: tuple, out: Path
     make = {"lif": lambda: neuron.LIFNode(tau=2.0, step_mode="m"), "if": lambda: neuron.IFNode(step_mode="m"),
             "plif": lambda: neuron.ParametricLIFNode(init_tau=2.0, step_mode="m")}
     results = {}
-    for kind in NEURONS:
+    # torch.compile costs tens of seconds per neuron and T: the LIF only
+    for kind in (("lif",) if backend == "inductor" else NEURONS):
         for T in Ts:
             key = f"{kind} T{T}"
             try:
@@ -382,8 +383,8 @@ def run_backend(backend: str, device: str, sizes: Sizes, tmp: Path) -> dict:
 def compare_backend(ref: dict, got: dict) -> dict:
     figs: dict[str, Any] = {}
     errors = []
-    for key, r in ref.items():
-        o = got.get(key, {"error": "missing"})
+    for key, o in got.items():
+        r = ref.get(key, {"error": "no reference"})
         if "error" in o or "error" in r:
             errors.append(f"{key}: {o.get('error') or r.get('error')}")
             continue
@@ -411,6 +412,9 @@ def backend_items(report: Report, device: str, sizes: Sizes) -> None:
         return {k: f"{v['ms']:.2f} ms ({v['implementation']})" for k, v in ref.items()}
 
     report.run("backends", "torch (reference)", reference)
+    if device == "cpu":   # the dry run of the comparison: the reference again, in a fresh process
+        report.run("backends", "torch (again: same spikes and gradients)",
+                   lambda: compare_backend(ref, run_backend("torch", device, sizes, tmp)) if ref else {})
     for backend in BACKENDS[1:]:
         def item(backend=backend) -> dict:
             if backend == "cupy":
@@ -502,19 +506,16 @@ def figure_items(report: Report, device: str, sizes: Sizes) -> None:
     base = [f"batch_size={sizes.fig_batch}"]
     if sizes is TINY:
         base += ["dataset.shape=[3,32,32]"]     # the ImageNet-shaped models pool 32x32 down to 1x1
-    runs = []
-    for model in ("sew_resnet18", "spiking_vgg11"):
-        runs += [(f"bptt {model} T{T}", ["method=bptt", f"model={model}", f"T={T}"]) for T in sizes.fig_T]
-    own = {"dsr": ["method=dsr", "neuron=dsr_lif", "model=preact_resnet18", "scheduler=none"],
-           "asgl": ["method=asgl", "model=asgl_resnet18"],
-           "rate_bp": ["method=rate_bp", "model=ratebp_resnet18", "neuron=ratebp_lif"]}
-    for name, ov in own.items():
-        model = next(o.split("=", 1)[1] for o in ov if o.startswith("model="))
-        runs += [(f"{name} {model} T{T}", ov + [f"T={T}"]) for T in sizes.fig_T]
-    for name, ov in runs:
+    runs = [["method=bptt", f"model={model}"] for model in ("sew_resnet18", "spiking_vgg11")]
+    runs += [["method=dsr", "neuron=dsr_lif", "model=preact_resnet18", "scheduler=none"],
+             ["method=asgl", "model=asgl_resnet18"],
+             ["method=rate_bp", "model=ratebp_resnet18", "neuron=ratebp_lif"]]
+    for ov in runs:
         if sizes is TINY:
-            ov = tiny_overrides(ov) + ["model.widths=[4,4,8,8]" for m in ov if m == "model=asgl_resnet18"]
-        report.run("figures", name, lambda ov=ov: snn_vs_ann(base + ov, sizes, device, ann_cache))
+            ov = tiny_overrides(ov) + (["model.widths=[4,4,8,8]"] if "model=asgl_resnet18" in ov else [])
+        label = " ".join(o.split("=", 1)[1] for o in ov if o.startswith(("method=", "model=")))
+        for T in sizes.fig_T:
+            report.run("figures", f"{label} T{T}", lambda ov=ov, T=T: snn_vs_ann(base + ov + [f"T={T}"], sizes, device, ann_cache))
     # rate-BP against BPTT over T (bench/ratebp_vs_bptt.py's measurement, in this process)
     from ratebp_vs_bptt import measure_one
 
