@@ -138,7 +138,7 @@ class Sizes:
 FULL = Sizes(T=4, batch=16, steps=6, shape="[3,32,32]", fig_batch=128, fig_T=(4, 8), rate_T=(2, 4, 8),
              backend_shape=(32, 64, 16, 16), backend_T=(4, 16))
 TINY = Sizes(T=2, batch=4, steps=4, shape="[3,16,16]", fig_batch=4, fig_T=(2,), rate_T=(2, 4),
-             backend_shape=(2, 4, 4, 4), backend_T=(4,))
+             backend_shape=(2, 4, 4, 4), backend_T=(4, 16))
 
 # (name, overrides) of the methods check; each adds what makes a few steps on one batch meaningful
 METHODS = [
