@@ -213,13 +213,21 @@ def env_figures(device: torch.device) -> dict:
 # ------------------------------------------------------------------------------------------------ methods
 @contextlib.contextmanager
 def exact_fp32():
-    """TF32 off for matmuls and convolutions (cuDNN allows it by default on Ampere and later)."""
-    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    """TF32 off for matmuls and convolutions (cuDNN allows it by default on Ampere and later). torch >= 2.9 has
+    per-backend fp32_precision settings (mixing them with the legacy allow_tf32 flags is refused): use those."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision") and hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        knobs = [(torch.backends.cuda.matmul, "fp32_precision", "ieee"), (conv, "fp32_precision", "ieee")]
+    else:
+        knobs = [(torch.backends.cuda.matmul, "allow_tf32", False), (torch.backends.cudnn, "allow_tf32", False)]
+    saved = [getattr(obj, name) for obj, name, _ in knobs]
+    for obj, name, value in knobs:
+        setattr(obj, name, value)
     try:
         yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+        for (obj, name, _), value in zip(knobs, saved):
+            setattr(obj, name, value)
 
 
 def seeded_masks(model: torch.nn.Module, seed: int) -> None:
@@ -541,7 +549,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precisions", default="fp32,fp16,bf16")
     p.add_argument("--methods", default=None, help="comma-separated names of the methods check (default: all)")
     p.add_argument("--out", default=None, help="output folder (default: $OUT, else runs/gpu_check/<time>)")
-    p.add_argument("--budget-s", type=float, default=450.0, help="items left after this many seconds are skipped")
+    p.add_argument("--budget-s", type=float, default=None,
+                   help="items left after this many seconds are skipped (default 450: the GPU lease; --tiny: 3600)")
     p.add_argument("--backend-worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--worker-file", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -557,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)
     only = set(args.only.split(","))
-    report = Report(args.budget_s)
+    report = Report(args.budget_s or (3600.0 if args.tiny else 450.0))
     env = env_figures(device)
     report.run("env", "versions", lambda: {k: v for k, v in env.items()})
     if "methods" in only:
