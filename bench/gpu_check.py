@@ -135,7 +135,7 @@ class Sizes:
     backend_T: tuple
 
 
-FULL = Sizes(T=4, batch=16, steps=6, shape="[3,32,32]", fig_batch=128, fig_T=(4, 8), rate_T=(2, 4, 8),
+FULL = Sizes(T=4, batch=16, steps=8, shape="[3,32,32]", fig_batch=128, fig_T=(4, 8), rate_T=(2, 4, 8),
              backend_shape=(32, 64, 16, 16), backend_T=(4, 16))
 TINY = Sizes(T=2, batch=4, steps=4, shape="[3,16,16]", fig_batch=4, fig_T=(2,), rate_T=(2, 4),
              backend_shape=(2, 4, 4, 4), backend_T=(4, 16))
@@ -441,13 +441,16 @@ def backend_items(report: Report, device: str, sizes: Sizes) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ ddp
+def ddp_overrides(device: str, sizes: Sizes) -> list[str]:
+    return ["hardware=ddp", "hardware.group_of_one=true", f"hardware.device={'cuda' if device.startswith('cuda') else 'cpu'}",
+            "logger=none", "dataset=synthetic", f"dataset.shape={sizes.shape}", "debug=tiny",
+            "model=mlp" if sizes is TINY else "model=resnet19"]
+
+
 def ddp_item(device: str, sizes: Sizes, out: Path) -> dict:
     run_dir = out / "ddp_run"
-    model = ["model=mlp"] if sizes is TINY else ["model=resnet19"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", str(ROOT / "launch.py"),
-           "hardware=ddp", "hardware.group_of_one=true", f"hardware.device={'cuda' if device.startswith('cuda') else 'cpu'}",
-           "logger=none", "dataset=synthetic", f"dataset.shape={sizes.shape}", "debug=tiny", *model,
-           f"hydra.run.dir={run_dir}"]
+           *ddp_overrides(device, sizes), f"hydra.run.dir={run_dir}"]
     t = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=ROOT)
     text = done.stdout + done.stderr
@@ -464,6 +467,12 @@ def ddp_item(device: str, sizes: Sizes, out: Path) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ figures
+# SNN vs its ANN twin at each of Sizes.fig_T (batch Sizes.fig_batch)
+FIGURE_RUNS = [["method=bptt", "model=sew_resnet18"], ["method=bptt", "model=spiking_vgg11"],
+               ["method=dsr", "neuron=dsr_lif", "model=preact_resnet18", "scheduler=none"],
+               ["method=asgl", "model=asgl_resnet18"],
+               ["method=rate_bp", "model=ratebp_resnet18", "neuron=ratebp_lif"]]
+
 def snn_vs_ann(overrides: list[str], sizes: Sizes, device: str, ann_cache: dict) -> dict:
     """One SNN training step's time and peak memory, and the ANN twin's (ReLU for every neuron, one time step)."""
     import torch.nn as nn
@@ -514,11 +523,7 @@ def figure_items(report: Report, device: str, sizes: Sizes) -> None:
     base = [f"batch_size={sizes.fig_batch}"]
     if sizes is TINY:
         base += ["dataset.shape=[3,32,32]"]     # the ImageNet-shaped models pool 32x32 down to 1x1
-    runs = [["method=bptt", f"model={model}"] for model in ("sew_resnet18", "spiking_vgg11")]
-    runs += [["method=dsr", "neuron=dsr_lif", "model=preact_resnet18", "scheduler=none"],
-             ["method=asgl", "model=asgl_resnet18"],
-             ["method=rate_bp", "model=ratebp_resnet18", "neuron=ratebp_lif"]]
-    for ov in runs:
+    for ov in FIGURE_RUNS:
         if sizes is TINY:
             ov = tiny_overrides(ov) + (["model.widths=[4,4,8,8]"] if "model=asgl_resnet18" in ov else [])
         label = " ".join(o.split("=", 1)[1] for o in ov if o.startswith(("method=", "model=")))

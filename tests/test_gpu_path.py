@@ -165,3 +165,22 @@ def test_a_failing_item_is_recorded_and_the_others_still_run():
     report.run("s", "good", lambda: {"x": 1.0})
     assert [(i.name, i.status) for i in report.items] == [("bad", "fail"), ("skipped", "skip"), ("good", "pass")]
     assert report.items[0].reason.startswith("ZeroDivisionError")
+
+
+@pytest.mark.slow
+def test_every_configuration_of_the_full_gpu_check_composes_and_validates():
+    """The GPU run uses full sizes the CPU dry run does not build: a key or value typo must fail here, not there."""
+    import gpu_check
+    from snn_methods import compose
+    from snn_methods.config import validate
+
+    full = gpu_check.FULL
+    for _, overrides in gpu_check.METHODS:
+        validate(gpu_check.compose_cfg(overrides + gpu_check.hardware_overrides("cuda", "fp16"), full))
+        validate(gpu_check.compose_cfg(overrides + gpu_check.hardware_overrides("cpu", "fp32"), full))
+    for overrides in gpu_check.FIGURE_RUNS:
+        validate(gpu_check.compose_cfg([f"batch_size={full.fig_batch}", *overrides, f"T={max(full.fig_T)}",
+                                        *gpu_check.hardware_overrides("cuda", "fp32")], full))
+    cfg = compose(gpu_check.ddp_overrides("cuda", full))
+    validate(cfg)
+    assert cfg.hardware.group_of_one and cfg.hardware.distributed
