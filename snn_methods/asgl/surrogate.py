@@ -93,8 +93,8 @@ class HybridSpike(LazyModuleMixin, nn.Module):
             shape = (1, x.shape[1]) + (1,) * (x.dim() - 2) if x.dim() >= 3 else (1,)   # [N, F]: no channels
         else:
             shape = (1, *x.shape[1:])
-        with torch.no_grad():
-            stored.materialize(shape, device=x.device, dtype=x.dtype)
+        with torch.no_grad():   # float32 at least: under autocast x may be half, and a half parameter breaks AMP
+            stored.materialize(shape, device=x.device, dtype=torch.promote_types(x.dtype, torch.float32))
             stored.fill_(self.init_value)
 
     # ---------------------------------------------------------------- the two functions of B.1

@@ -32,10 +32,11 @@ class Distributed:
     world_size: int = 1
     local_rank: int = 0
     owns_group: bool = False        # this object initialised the process group (and destroys it in close())
+    in_group: bool = False          # a process group is in use (also with one process: hardware.group_of_one)
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        return self.world_size > 1 or self.in_group
 
     @property
     def is_main(self) -> bool:
@@ -172,7 +173,7 @@ def setup(hardware: Any, device: torch.device) -> tuple[Distributed, torch.devic
     import torch.distributed as td   # loaded by multi-process runs only
 
     rank, world, local, addr, port = environment()
-    if world == 1:
+    if world == 1 and not hardware.get("group_of_one", False):
         log.warning("hardware.distributed is true but this is the only process: training on one process "
                     "(start several with torchrun --nproc_per_node=N, or launcher=slurm_8gpu hardware=gpu)")
         return Distributed(), device
@@ -181,7 +182,7 @@ def setup(hardware: Any, device: torch.device) -> tuple[Distributed, torch.devic
         device = torch.device("cuda", local % count if count > 1 else 0)   # one GPU visible per task: cuda:0
         torch.cuda.set_device(device)
     if td.is_initialized():
-        return Distributed(td.get_rank(), td.get_world_size(), local), device
+        return Distributed(td.get_rank(), td.get_world_size(), local, in_group=True), device
     backend = hardware.get("dist_backend", "auto")
     if backend == "auto":
         backend = "nccl" if device.type == "cuda" else "gloo"
@@ -191,7 +192,7 @@ def setup(hardware: Any, device: torch.device) -> tuple[Distributed, torch.devic
         os.environ.setdefault("MASTER_PORT", port)
     td.init_process_group(backend=backend, rank=rank, world_size=world)
     log.info("distributed: %d processes (%s), this is rank %d on %s", world, backend, rank, device)
-    return Distributed(rank, world, local, owns_group=True), device
+    return Distributed(rank, world, local, owns_group=True, in_group=True), device
 
 
 def per_process_batch(batch_size: int, dist: Distributed) -> int:
