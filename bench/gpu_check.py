@@ -146,8 +146,8 @@ METHODS = [
     # starts silent on this data and needs more steps than the check has)
     ("bptt m", ["method=bptt", "method.step_mode=m", "model=cifar10_6c2f", "model.num_dropout=0"]),
     ("bptt s", ["method=bptt", "method.step_mode=s", "model=cifar10_6c2f", "model.num_dropout=0"]),
-    ("dsr IF", ["method=dsr", "neuron=dsr_if", "model=preact_resnet18", "scheduler=none"]),   # no 400-step warm-up
-    ("dsr LIF", ["method=dsr", "neuron=dsr_lif", "model=preact_resnet18", "scheduler=none"]),
+    ("dsr IF", ["method=dsr", "neuron=dsr_if", "model=dsr_preact_resnet18", "scheduler=none"]),   # no 400-step warm-up
+    ("dsr LIF", ["method=dsr", "neuron=dsr_lif", "model=dsr_preact_resnet18", "scheduler=none"]),
     ("asgl", ["method=asgl", "model=asgl_resnet18"]),
     ("asgl_sg", ["method=asgl_sg", "model=asgl_resnet18"]),
     ("rate_bp m", ["method=rate_bp", "method.step_mode=m", "model=ratebp_resnet18", "neuron=ratebp_lif"]),
@@ -162,7 +162,7 @@ METHODS = [
 # --tiny: narrower models (the CPU dry run), same code paths
 TINY_MODEL = {"asgl_resnet18": ["model.widths=[8,8,16,16]"]}
 # no width knob, or silent at a narrow width (its loss then stays at ln 10): an MLP
-TINY_SWAP = {"preact_resnet18": "model=mlp", "ratebp_resnet18": "model=mlp", "cifar10_6c2f": "model=mlp"}
+TINY_SWAP = {"dsr_preact_resnet18": "model=mlp", "ratebp_resnet18": "model=mlp", "cifar10_6c2f": "model=mlp"}
 
 
 def tiny_overrides(overrides: list[str]) -> list[str]:
@@ -444,7 +444,7 @@ def backend_items(report: Report, device: str, sizes: Sizes) -> None:
 def ddp_overrides(device: str, sizes: Sizes) -> list[str]:
     return ["hardware=ddp", "hardware.group_of_one=true", f"hardware.device={'cuda' if device.startswith('cuda') else 'cpu'}",
             "logger=none", "dataset=synthetic", f"dataset.shape={sizes.shape}", "debug=tiny",
-            "model=mlp" if sizes is TINY else "model=resnet19"]
+            "model=mlp" if sizes is TINY else "model=asgl_resnet19"]
 
 
 def ddp_item(device: str, sizes: Sizes, out: Path) -> dict:
@@ -469,7 +469,7 @@ def ddp_item(device: str, sizes: Sizes, out: Path) -> dict:
 # ------------------------------------------------------------------------------------------------ figures
 # SNN vs its ANN twin at each of Sizes.fig_T (batch Sizes.fig_batch)
 FIGURE_RUNS = [["method=bptt", "model=sew_resnet18"], ["method=bptt", "model=spiking_vgg11"],
-               ["method=dsr", "neuron=dsr_lif", "model=preact_resnet18", "scheduler=none"],
+               ["method=dsr", "neuron=dsr_lif", "model=dsr_preact_resnet18", "scheduler=none"],
                ["method=asgl", "model=asgl_resnet18"],
                ["method=rate_bp", "model=ratebp_resnet18", "neuron=ratebp_lif"]]
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from snn_methods import build, compose
-from snn_methods.engine.precision import Precision
+from snn_methods.precision import Precision
 
 from conftest import ROOT
 
