@@ -139,3 +139,15 @@ def test_the_walk_sees_an_added_import(source, bad):
     """The checks above are not vacuous: the import forms a newcomer might add are all seen."""
     names = [n for node in ast.walk(ast.parse(source)) for n in _imported(node, "snn_methods.engine.loop")]
     assert any(_unit(n) in ("api", "reuse") for n in names) == bad, names
+
+
+@pytest.mark.parametrize("old,new", [
+    ("snn_methods.engine.losses.RateCrossEntropy", "snn_methods.losses.RateCrossEntropy"),
+    ("snn_methods.engine.losses.TET", "snn_methods.losses.TET"),
+    ("snn_methods.pipeline.ann_to_snn.InitFromANN", "snn_methods.ann2snn.convert.InitFromANN"),
+])
+def test_targets_saved_before_the_moves_still_resolve(old, new):
+    """Configs saved in checkpoints before the layering name the old paths; conf/ names the new ones."""
+    from hydra.utils import get_class
+
+    assert get_class(old) is get_class(new)
