@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from snn_methods import results as results_io
 from snn_methods.config import compose, validate
 from snn_methods.data import DataBundle, LoaderSettings
-from snn_methods.engine import checkpoint, distributed, hardware
+from snn_methods.engine import checkpoint, distributed, faults, hardware, integrity, resume_policy, runlock
 from snn_methods.engine.distributed import Distributed
 from snn_methods.engine.precision import Precision
 from snn_methods.errors import CheckpointError, UserError
@@ -25,9 +24,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Experiment", "compose", "build", "run"]
 
-# keys that may differ between a run and its continuation (where it runs, how it reports, how long it goes)
-RESUMABLE_CHANGES = ("resume", "hardware", "logger", "train.progress", "paths", "epochs", "objective",
-                     "dataset.rebuild")
+# keys that may differ between a run and its continuation: engine/resume_policy.py (and which changes are safe)
+RESUMABLE_CHANGES = resume_policy.UNCHECKED
 
 
 @dataclasses.dataclass
@@ -104,27 +102,6 @@ def build(cfg: DictConfig) -> Experiment:
                       init_source=loaded.source if loaded else None)
 
 
-def _first_difference(old: Any, new: Any, path: str = "") -> tuple[str, Any, Any] | None:
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new)):
-            sub = f"{path}.{key}" if path else str(key)
-            if any(sub == k or sub.startswith(k + ".") for k in RESUMABLE_CHANGES):
-                continue
-            found = _first_difference(old.get(key), new.get(key), sub)
-            if found:
-                return found
-        return None
-    return None if old == new else (path, old, new)
-
-
-def _check_same_run(saved: dict, current: dict, where: Path) -> None:
-    diff = _first_difference(saved, current)
-    if diff:
-        key, old, new = diff
-        raise CheckpointError(f"{where} holds a run with another config ({key}: {old!r} there, {new!r} now); "
-                              f"use a new run directory, or resume=never to start over in it")
-
-
 def _default_run_dir() -> tuple[Path, dict]:
     """The Hydra job's output directory when called from launch.py, else runs/api/<time>."""
     from hydra.core.hydra_config import HydraConfig
@@ -133,7 +110,7 @@ def _default_run_dir() -> tuple[Path, dict]:
         hc = HydraConfig.get()
         sweep = str(hc.sweep.dir) if hc.mode.name == "MULTIRUN" else None   # e.g. multirun/sparsity: W&B's group
         return Path(hc.runtime.output_dir), {"sweep": sweep}
-    return Path("runs") / "api" / time.strftime("%Y-%m-%d_%H-%M-%S"), {"sweep": None}
+    return Path("runs") / "api" / runlock.unique_name(), {"sweep": None}   # unique: several runs per second
 
 
 def _resume_point(resume: str, run_dir: Path) -> tuple[Path, Path | None]:
@@ -169,12 +146,6 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
 
 def _run(cfg: DictConfig, run_dir: str | Path | None, dist: Distributed) -> dict:
-    from hydra.utils import instantiate
-
-    from snn_methods.engine.loop import fit
-    from snn_methods.engine.preemption import StopRequest, StopTraining
-    from snn_methods.loggers import LoggerGroup
-
     if cfg.get("mode", "train") == "test":
         raise UserError("mode=test evaluates a checkpoint without training: use `launch.py mode=test ckpt=PATH` "
                         "or snn_methods.reuse.evaluate_checkpoint(PATH, overrides)")
@@ -185,18 +156,32 @@ def _run(cfg: DictConfig, run_dir: str | Path | None, dist: Distributed) -> dict
     default_dir, meta = _default_run_dir()
     run_dir, ckpt = dist.broadcast(_resume_point(cfg.resume, Path(run_dir) if run_dir else default_dir))
     if dist.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    current = OmegaConf.to_container(cfg, resolve=True)
+        faults.make_dir(run_dir)
+    # one run per directory (a lock); Ctrl-C and storage faults end in one line (engine/faults.py)
+    with faults.guard(run_dir, lock=dist.is_main):
+        return _train(cfg, run_dir, ckpt, dist, meta)
 
+
+def _train(cfg: DictConfig, run_dir: Path, ckpt: Path | None, dist: Distributed, meta: dict) -> dict:
+    from hydra.utils import instantiate
+
+    from snn_methods.engine.loop import fit
+    from snn_methods.engine.preemption import StopRequest, StopTraining
+    from snn_methods.loggers import LoggerGroup
+
+    current = OmegaConf.to_container(cfg, resolve=True)
     done = results_io.read(run_dir / "results.json")
-    if done is not None and ckpt is not None:
-        _check_same_run(checkpoint.load(ckpt).get("config", {}), current, run_dir)
-        if done.get("epochs") == cfg.epochs:
+    payload = None
+    if ckpt is not None:   # a corrupt last.pt falls back to best.pt (engine/integrity.py)
+        ckpt, payload = integrity.load_with_fallback(ckpt, checkpoint.load)
+        changes = resume_policy.check(payload.get("config", {}), current, run_dir if done else ckpt,
+                                      done["epochs"] if done else payload.get("epoch", 0), finished=done is not None)
+        if done is not None and not changes:
             log.info("%s already holds a finished run: returning its results (resume=never retrains)", run_dir)
             return done
-    payload = checkpoint.load(ckpt) if ckpt is not None else None
-    if payload is not None:
-        _check_same_run(payload.get("config", {}), current, ckpt)
+        payload = resume_policy.apply(payload, changes)
+        for line in payload["warnings"][len(payload["warnings"]) - len(changes):]:
+            log.warning("%s", line)
 
     exp = build(cfg)
     if dist.is_main:

@@ -11,7 +11,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from snn_methods.engine import integrity
 from snn_methods.errors import CheckpointError
+
+
+def umask_mode() -> int:
+    """The mode a plain open() would give a new file (0o666 less the umask): mkstemp's 0o600 would hide results
+    and checkpoints from the colleagues of a shared project."""
+    try:   # Linux says it without changing it (os.umask would, for a moment, for every thread)
+        line = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("Umask:"))
+        mask = int(line.split()[1], 8)
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
 
 
 def atomic_write_bytes(path: Path, write: Any) -> None:
@@ -24,6 +37,7 @@ def atomic_write_bytes(path: Path, write: Any) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -38,6 +52,7 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    integrity.verify(path)     # torch.load does not check the checksums inside the file
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:

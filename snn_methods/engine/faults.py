@@ -1,0 +1,99 @@
+"""Clean stops: what a run does when it is interrupted or its storage fails, in one line that says what to do.
+
+`guard(run_dir)` wraps a whole training run: it holds the run directory's lock (engine/runlock.py) and turns
+  - Ctrl-C into `Interrupted` ("interrupted; last checkpoint epoch N ...; run the same command ... to continue"),
+  - a full disk / quota (ENOSPC, EDQUOT) into `DiskFull`: the checkpoint being written is dropped, the previous
+    one stays intact (checkpoints are written to a temporary file, then renamed),
+  - a run directory that cannot be written (EACCES, EROFS, ENOENT, ...) into `RunDirUnwritable`.
+launch.py prints these as one line with their exit status (130 for Ctrl-C, as a shell does).
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+from snn_methods.engine.resume_policy import override
+from snn_methods.engine.runlock import RunLock
+from snn_methods.errors import UserError
+
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EISDIR)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the message says where it can continue from. Exit status 130."""
+
+    exit_status = 130
+
+
+class DiskFull(UserError):
+    """The disk (or quota) of the run directory is full; nothing written before is lost."""
+
+    exit_status = 1
+
+
+class RunDirUnwritable(UserError):
+    """The run directory cannot be created or written."""
+
+
+def last_epoch(run_dir: Path) -> int | None:
+    """The epoch of the run directory's last.pt, read without loading its tensors (None: no usable last.pt)."""
+    import torch
+
+    try:
+        return int(torch.load(Path(run_dir) / "last.pt", map_location="cpu", weights_only=True, mmap=True)["epoch"])
+    except Exception:
+        return None
+
+
+def continue_hint(run_dir: Path) -> str:
+    return f"run the same command with {override('resume', run_dir)} to continue"
+
+
+def _checkpoint_said(run_dir: Path) -> str:
+    epoch = last_epoch(run_dir)
+    return (f"last checkpoint epoch {epoch} in {run_dir}" if epoch is not None
+            else f"no checkpoint yet in {run_dir} (the run starts over)")
+
+
+def make_dir(run_dir: Path) -> None:
+    try:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        probe = Path(run_dir) / f".write-test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise RunDirUnwritable(f"cannot write in the run directory {run_dir} ({e.strerror or e}): choose a writable "
+                               f"one (hydra.run.dir=... / run(cfg, run_dir=...))") from None
+
+
+def storage_error(e: OSError, run_dir: Path) -> UserError | None:
+    """The one-line error for an OSError while writing a run's files, or None if it is not a storage fault."""
+    where = e.filename or run_dir
+    if e.errno in FULL:
+        return DiskFull(f"no space left for {where} ({e.strerror or e}); the files written before are intact "
+                        f"({_checkpoint_said(run_dir)}): free some space, then {continue_hint(run_dir)}")
+    if e.errno in UNWRITABLE and e.filename and str(e.filename).startswith(str(run_dir)):
+        return RunDirUnwritable(f"cannot write {where} ({e.strerror}): make {run_dir} writable, then "
+                                f"{continue_hint(run_dir)}")
+    return None
+
+
+@contextlib.contextmanager
+def guard(run_dir: Path, lock: bool = True) -> Iterator[Any]:
+    """Hold the run directory's lock for the run; translate interrupts and storage faults (see the module)."""
+    with RunLock(run_dir, enabled=lock):
+        try:
+            yield
+        except KeyboardInterrupt as e:
+            if isinstance(e, Interrupted):
+                raise
+            raise Interrupted(f"interrupted; {_checkpoint_said(run_dir)}; {continue_hint(run_dir)}") from None
+        except OSError as e:
+            translated = storage_error(e, Path(run_dir))
+            if translated is None:
+                raise
+            raise translated from None
