@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
+from hydra.experimental.callback import Callback
+
 from snn_methods.engine.resume_policy import override
 from snn_methods.engine.runlock import RunLock
 from snn_methods.errors import UserError
@@ -72,11 +74,11 @@ def make_dir(run_dir: Path) -> None:
 
 def storage_error(e: OSError, run_dir: Path) -> UserError | None:
     """The one-line error for an OSError while writing a run's files, or None if it is not a storage fault."""
-    where = e.filename or run_dir
+    where = e.filename if isinstance(e.filename, str) else run_dir   # a write's OSError may name only an fd
     if e.errno in FULL:
         return DiskFull(f"no space left for {where} ({e.strerror or e}); the files written before are intact "
                         f"({_checkpoint_said(run_dir)}): free some space, then {continue_hint(run_dir)}")
-    if e.errno in UNWRITABLE and e.filename and str(e.filename).startswith(str(run_dir)):
+    if e.errno in UNWRITABLE and isinstance(e.filename, str) and e.filename.startswith(str(run_dir)):
         return RunDirUnwritable(f"cannot write {where} ({e.strerror}): make {run_dir} writable, then "
                                 f"{continue_hint(run_dir)}")
     return None
@@ -97,3 +99,17 @@ def guard(run_dir: Path, lock: bool = True) -> Iterator[Any]:
             if translated is None:
                 raise
             raise translated from None
+
+
+class RunDirCheck(Callback):
+    """A Hydra callback (conf/config.yaml, hydra.callbacks): Hydra creates the run directory before the job starts
+    and reports a failure as a traceback; this checks it first and says it in one line (exit status 2)."""
+
+    def on_run_start(self, config: Any, **kwargs: Any) -> None:
+        import sys
+
+        try:
+            make_dir(Path(str(config.hydra.run.dir)))
+        except RunDirUnwritable as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
