@@ -82,6 +82,10 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     problem = check_group_choices(sys.argv[1:])
+    if problem is None:
+        from snn_methods.localconf import check as check_local   # conf/local/default.yaml, before Hydra reads it
+
+        problem = check_local(CONF)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)

@@ -305,3 +305,98 @@ def test_results_checkpoints_and_reports_honour_the_umask(tiny, tmp_path, umask,
     files = [tmp_path / "r" / n for n in ("results.json", "last.pt", "best.pt", "config.yaml")]
     files += [made["html"], made["summary"], made["runs"]]
     assert {str(f): oct(f.stat().st_mode & 0o777) for f in files} == {str(f): oct(mode) for f in files}
+
+
+# ------------------------------------------------------------------------------------------------ config-time checks
+@pytest.mark.parametrize("args,expected", [
+    (["model.hidden=[0]"], "model.hidden=[0] is invalid"),
+    (["model.hidden=[abc]"], "model.hidden=['abc'] is invalid"),
+    (["dataset=synthetic", "dataset.shape=[abc]"], "dataset.shape=['abc'] is invalid"),
+])
+def test_bad_sizes_and_shapes_fail_before_training(tiny, args, expected):
+    from snn_methods import build
+    from snn_methods.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        build(tiny(*args))
+
+
+@pytest.mark.slow   # a launch.py subprocess
+def test_a_bad_size_on_the_command_line_is_one_line_exit_2(launch):
+    proc = launch("debug=tiny", "model.hidden=[0]")
+    assert proc.returncode == 2 and "model.hidden=[0] is invalid" in _one_line(proc)
+
+
+def _conf_copy(tmp_path):
+    """The config tree and launch.py copied to tmp_path (conf/local/ is per checkout: tests must not write ours)."""
+    import shutil
+
+    shutil.copytree(ROOT / "conf", tmp_path / "conf", symlinks=False)
+    shutil.copy(ROOT / "launch.py", tmp_path / "launch.py")
+    (tmp_path / "conf" / "local").mkdir(exist_ok=True)
+    return tmp_path / "conf" / "local" / "default.yaml"
+
+
+@pytest.mark.parametrize("content,expected", [
+    ("hardware: {slurm: {partition: gpu}}\n", "does not start with `# @package _global_`"),
+    ("# @package _global_\nhardware: {slurm: {partitionn: gpu}}\n",
+     "unknown key hardware.slurm.partitionn (did you mean hardware.slurm.partition?)"),
+    ("# @package _global_\nhardware: {slurm: [partition: gpu\n", "is not valid YAML at line"),
+    ("# @package _global_\n- a\n", "must hold key: value lines"),
+])
+def test_a_bad_local_config_is_one_clear_error(tmp_path, monkeypatch, content, expected):
+    from snn_methods import config
+    from snn_methods.errors import ConfigError
+
+    local = _conf_copy(tmp_path)
+    local.write_text(content)
+    monkeypatch.setattr(config, "CONF_DIR", tmp_path / "conf")
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        compose(["debug=tiny"])
+    local.write_text("# @package _global_\nhardware: {slurm: {partition: gpu, account: me}}\npaths: {data_dir: d}\n")
+    assert compose(["debug=tiny"]).paths.data_dir == "d"
+
+
+@pytest.mark.slow   # a launch.py subprocess
+def test_a_bad_local_config_stops_the_command_line_in_one_line(tmp_path):
+    local = _conf_copy(tmp_path)
+    local.write_text("# @package _global_\nhardware: {slurm: {partitionn: gpu}}\n")
+    proc = subprocess.run([sys.executable, str(tmp_path / "launch.py"), "debug=tiny"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2 and "unknown key hardware.slurm.partitionn" in _one_line(proc)
+
+
+# ------------------------------------------------------------------------------------------------ sweeps
+@pytest.mark.slow   # a launch.py sweep of 3 jobs
+def test_a_sweep_with_a_failing_job_says_which_and_finishes_the_others(launch, tmp_path):
+    proc = launch("-m", "debug=tiny", "epochs=1", "T=2,0,3")
+    assert proc.returncode == 1
+    line = _one_line(proc)
+    assert line == "error: 1 of 3 jobs failed: [debug=tiny epochs=1 T=0] T=0 is invalid: must be an integer >= 1; " \
+                   "the others finished"
+    assert sorted(json.loads(p.read_text())["T"] for p in (tmp_path / "multirun").rglob("results.json")) == [2, 3]
+
+
+def test_the_sweep_summary_names_a_crash_and_its_log():
+    from types import SimpleNamespace
+
+    from hydra_plugins.snn_methods_sweeper.grid import failure_summary
+    from omegaconf import OmegaConf
+
+    from snn_methods.errors import ConfigError
+
+    crashed = SimpleNamespace(_return_value=RuntimeError("CUDA error: out of memory\nmore"), overrides=["seed=1"],
+                              hydra_cfg=OmegaConf.create({"hydra": {"runtime": {"output_dir": "/m/1_seed=1"}}}))
+    bad = SimpleNamespace(_return_value=ConfigError("T=0 is invalid"), overrides=["T=0", "hydra.x=1"], hydra_cfg=None)
+    assert failure_summary([crashed, bad], 4) == ("2 of 4 jobs failed: [seed=1] RuntimeError: CUDA error: out of "
+                                                  "memory more (its log: /m/1_seed=1); [T=0] T=0 is invalid; the "
+                                                  "others finished")
+
+
+# ------------------------------------------------------------------------------------------------ init_from
+def test_init_strict_false_that_matches_nothing_is_an_error(tiny, tmp_path):
+    from snn_methods import build
+
+    torch.save({"other.weight": torch.zeros(3, 3)}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="no tensor of the file matches this model"):
+        build(tiny(f"init_from={tmp_path / 'foreign.pt'}", "init_strict=false"))

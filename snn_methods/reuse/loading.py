@@ -133,6 +133,10 @@ def load_and_prepare(model: nn.Module, pruning: Any, cfg: Any) -> Match | None:
         found = load_weights(model, source, strict=strict, what="init_from", target=target,
                              found=match(model, source.state), hint=HINT)
         stage = "after pruning.prepare_model (the file's keys are those of a prepared model)"
+    if not found.loaded:   # init_strict=false loading nothing would silently train from scratch
+        raise CheckpointError(f"init_from={source.path} (init_strict=false): no tensor of the file matches this "
+                              f"model by key and shape ({source.describe()}; this run builds {target}): name a file "
+                              f"of a compatible model, or drop init_from to train from scratch")
     log.info("init_from=%s: %s, loaded %s", source.path.resolve(), source.describe(), stage)
     if not found.exact:
         log.warning("init_from=%s (init_strict=false): %s", source.path, found.report())
