@@ -121,6 +121,11 @@ def test_cli_runs_started_together_get_their_own_directories(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ finished runs, resume
+def _resume_warnings(results: dict) -> list[str]:
+    """results.json's warnings about resumes (debug=tiny runs on digits stay at chance: collapse warnings too)."""
+    return [w for w in results["warnings"] if not w.startswith("collapse:")]
+
+
 def test_a_finished_run_is_never_rewritten_by_a_shorter_one(tiny, tmp_path):
     first = run(tiny("epochs=3"), run_dir=tmp_path)
     before = (tmp_path / "results.json").read_bytes()
@@ -130,7 +135,7 @@ def test_a_finished_run_is_never_rewritten_by_a_shorter_one(tiny, tmp_path):
     assert (tmp_path / "results.json").read_bytes() == before and "epochs: 3" in (tmp_path / "config.yaml").read_text()
     longer = run(tiny("epochs=4"), run_dir=tmp_path)      # a longer one continues, and says so
     assert len(longer["history"]) == 4 and longer["history"][:3] == first["history"]
-    assert longer["warnings"] == ["continued at epoch 3 with epochs 3 -> 4"]
+    assert _resume_warnings(longer) == ["continued at epoch 3 with epochs 3 -> 4"]
 
 
 def test_an_unsafe_change_on_resume_is_refused_a_safe_one_recorded(tiny, tmp_path, monkeypatch):
@@ -148,7 +153,7 @@ def test_an_unsafe_change_on_resume_is_refused_a_safe_one_recorded(tiny, tmp_pat
     with pytest.raises(CheckpointError, match=r"another config \(T: 2 there, 3 now\)"):
         run(tiny("epochs=3", "T=3"), run_dir=tmp_path)
     results = run(tiny("epochs=3", "train.grad_clip=0.5"), run_dir=tmp_path)
-    assert results["warnings"] == ["continued at epoch 1 with train.grad_clip None -> 0.5"]
+    assert _resume_warnings(results) == ["continued at epoch 1 with train.grad_clip None -> 0.5"]
     assert json.loads((tmp_path / "results.json").read_text())["warnings"] == results["warnings"]
 
 
@@ -184,7 +189,7 @@ def test_the_nan_advice_works_when_followed(tiny, tmp_path, monkeypatch, choice)
     assert results["run_dir"] == str(tmp_path) and len(results["history"]) == 3
     key, value = added[1].split("=")
     before = {"optimizer.lr": 0.001, "train.grad_clip": None}[key]
-    assert results["warnings"] == [f"continued at epoch 1 with {key} {before} -> {float(value)}"]
+    assert _resume_warnings(results) == [f"continued at epoch 1 with {key} {before} -> {float(value)}"]
     if key == "optimizer.lr":   # the restored optimizer runs at the new rate (not the checkpoint's)
         assert results["history"][1]["lr"] == pytest.approx(float(value))
 
@@ -197,7 +202,7 @@ def test_the_nan_advice_without_a_checkpoint_starts_again(tiny, tmp_path, monkey
     monkeypatch.undo()
     added = _advice(str(info.value))[0]
     results = run(tiny(*added), run_dir=tmp_path)
-    assert results["epochs"] == 2 and results["warnings"] == []
+    assert results["epochs"] == 2 and _resume_warnings(results) == []
 
 
 # ------------------------------------------------------------------------------------------------ clean stops
@@ -222,7 +227,7 @@ def test_ctrl_c_is_one_line_exit_130_and_the_advice_continues_the_run(faulty_lau
     done = launch("debug=tiny", "epochs=3", *shlex.split(found.group(2)))
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads((tmp_path / found.group(1) / "results.json").read_text())
-    assert len(results["history"]) == 3 and results["warnings"] == []
+    assert len(results["history"]) == 3 and _resume_warnings(results) == []
 
 
 @pytest.mark.slow   # launch.py subprocesses
@@ -400,3 +405,23 @@ def test_init_strict_false_that_matches_nothing_is_an_error(tiny, tmp_path):
     torch.save({"other.weight": torch.zeros(3, 3)}, tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match="no tensor of the file matches this model"):
         build(tiny(f"init_from={tmp_path / 'foreign.pt'}", "init_strict=false"))
+
+
+# ------------------------------------------------------------------------------------------------ collapse
+def test_a_silent_network_says_so_once(tiny, tmp_path):
+    results = run(tiny("epochs=4", "neuron.v_threshold=1000"), run_dir=tmp_path)
+    collapse = [w for w in results["warnings"] if w.startswith("collapse:")]
+    assert collapse == [
+        "collapse: firing rate reached 0 at epoch 1: no neuron spikes, so the output carries no information "
+        "(check neuron.v_threshold, the encoder)",
+        "collapse: accuracy at chance (val_acc <= 0.120 with 10 classes) for epochs 1-3"]
+
+
+def test_pruned_to_nothing_says_so_and_a_learning_run_says_nothing(tiny, tmp_path, monkeypatch):
+    learning = run(tiny("epochs=3", "train.limit_train_batches=20", "optimizer.lr=0.01"), run_dir=tmp_path / "ok")
+    assert learning["final"]["val_acc"] > 0.3 and learning["warnings"] == []
+    real = loop.connectivity
+    monkeypatch.setattr(loop, "connectivity", lambda model, **k: {**real(model, **k), "total": 0.0})
+    results = run(tiny("epochs=2"), run_dir=tmp_path / "pruned")
+    assert [w for w in results["warnings"] if "connectivity" in w] == [
+        "collapse: connectivity reached 0 at epoch 1: every weight is pruned"]

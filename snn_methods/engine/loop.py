@@ -16,7 +16,7 @@ import torch
 from omegaconf import OmegaConf
 from spikingjelly.activation_based import functional
 
-from snn_methods.engine import checkpoint, faults, resume_policy
+from snn_methods.engine import checkpoint, collapse, faults, resume_policy
 from snn_methods.engine.losses import rate
 from snn_methods.engine.preemption import NEVER, StopRequest, StopTraining
 from snn_methods.errors import TrainingDiverged
@@ -256,6 +256,9 @@ def fit(exp: "Experiment", run_dir: Path, logger: Logger, resume_payload: dict |
             cb.on_epoch_end(exp, state.epoch, record)
         state.epoch += 1
         state.history.append(record)
+        for line in collapse.check(state.history, exp.data.num_classes, state.warnings):   # said once
+            log.warning("%s", line)
+            state.warnings.append(line)
         improved = _update_best(state, record)
         record["epoch_time_s"] = time.perf_counter() - started + train["time_s_before_restart"]
         state.wall_time_s += record["epoch_time_s"]
