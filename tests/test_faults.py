@@ -425,3 +425,27 @@ def test_pruned_to_nothing_says_so_and_a_learning_run_says_nothing(tiny, tmp_pat
     results = run(tiny("epochs=2"), run_dir=tmp_path / "pruned")
     assert [w for w in results["warnings"] if "connectivity" in w] == [
         "collapse: connectivity reached 0 at epoch 1: every weight is pruned"]
+
+
+# ------------------------------------------------------------------------------------------------ the report
+def test_the_report_counts_a_run_in_two_overlapping_sweeps_once(tiny, tmp_path, capsys):
+    import shutil
+
+    from snn_methods.report.__main__ import main
+
+    for seed in (0, 1):
+        run(tiny("epochs=1", f"seed={seed}"), run_dir=tmp_path / "sweep_a" / f"seed={seed}")
+    shutil.copytree(tmp_path / "sweep_a" / "seed=0", tmp_path / "sweep_b" / "0_seed=0")   # the overlap
+    config = tmp_path / "sweep_b" / "0_seed=0" / "config.yaml"
+    text = config.read_text()
+    assert "num_threads: null" in text
+    config.write_text(text.replace("num_threads: null", "num_threads: 2"))   # how it ran, not what: still the same run
+    assert main([str(tmp_path / "sweep_a"), str(tmp_path / "sweep_b"), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "2 runs in 1 settings" in out
+    assert f"left out 1 duplicate run(s) (the same config and seed as another): {tmp_path / 'sweep_b' / '0_seed=0'}" \
+           f" (= {tmp_path / 'sweep_a' / 'seed=0'})" in out
+    import csv
+    with (tmp_path / "out" / "summary.csv").open() as f:
+        [row] = list(csv.DictReader(f))
+    assert row["n_seeds"] == "2" and row["seeds"] in ("0 1", "0,1", "[0, 1]"), row
