@@ -168,6 +168,7 @@ def _train(cfg: DictConfig, run_dir: Path, ckpt: Path | None, dist: Distributed,
     from snn_methods.engine.loop import fit
     from snn_methods.engine.preemption import StopRequest, StopTraining
     from snn_methods.loggers import LoggerGroup
+    from snn_methods.loggers.identity import stable_run_id
 
     current = OmegaConf.to_container(cfg, resolve=True)
     done = results_io.read(run_dir / "results.json")
@@ -188,7 +189,10 @@ def _train(cfg: DictConfig, run_dir: Path, ckpt: Path | None, dist: Distributed,
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     loggers = LoggerGroup(instantiate(node) for node in (cfg.logger.loggers or {}).values() if dist.is_main)
     meta.update(method=cfg.method.name, model=cfg.model.name, dataset=cfg.dataset.name, seed=cfg.seed,
-                name=run_dir.name if meta["sweep"] else f"{cfg.method.name}-{cfg.model.name}-{run_dir.name}")
+                name=run_dir.name if meta["sweep"] else f"{cfg.method.name}-{cfg.model.name}-{run_dir.name}",
+                # one logger run across resumes (W&B id), TensorBoard's events after the checkpoint purged
+                run_id=stable_run_id(run_dir, fresh=payload is None) if dist.is_main else None,
+                resumed_epoch=payload.get("epoch", 0) if payload else 0)
     success = False
     loggers.start(run_dir, current, meta)
     with StopRequest() as stop:

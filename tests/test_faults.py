@@ -449,3 +449,43 @@ def test_the_report_counts_a_run_in_two_overlapping_sweeps_once(tiny, tmp_path, 
     with (tmp_path / "out" / "summary.csv").open() as f:
         [row] = list(csv.DictReader(f))
     assert row["n_seeds"] == "2" and row["seeds"] in ("0 1", "0,1", "[0, 1]"), row
+
+
+# ------------------------------------------------------------------------------------------------ loggers across resumes
+def test_a_resumed_run_continues_its_wandb_run_and_tensorboard_history(tiny, tmp_path, monkeypatch):
+    import shutil
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from wandb_offline import offline_runs
+
+    real, calls = loop.train_epoch, {"n": 0}
+
+    def killed_in_epoch_3(exp, state, run_dir, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            shutil.copy(run_dir / "last.pt", tmp_path / "epoch1.pt")
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(exp, state, run_dir, *a, **k)
+    monkeypatch.setattr(loop, "train_epoch", killed_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny("epochs=3", "logger=many"), run_dir=tmp_path / "r")
+    monkeypatch.undo()
+    # the resume starts from epoch 1 (as after a fall-back to an older checkpoint): epoch 2 is logged twice
+    shutil.copy(tmp_path / "epoch1.pt", tmp_path / "r" / "last.pt")
+    results = run(tiny("epochs=3", "logger=many"), run_dir=tmp_path / "r")
+
+    parts = offline_runs(tmp_path / "r")
+    assert len(parts) == 2 and parts[0]["run"]["id"] == parts[1]["run"]["id"]      # one W&B run, in two parts
+    assert [h["epoch"] for h in parts[0]["history"]] == [0, 1] and [h["epoch"] for h in parts[1]["history"]] == [1, 2]
+    events = EventAccumulator(str(tmp_path / "r" / "tensorboard"))
+    events.Reload()
+    val = events.Scalars("val_acc")
+    assert [e.step for e in val] == [0, 1, 2]                                         # the first epoch 2 purged
+    assert [e.value for e in val] == pytest.approx([h["val_acc"] for h in results["history"]])
+
+    fresh = run(tiny("epochs=1", "logger=wandb", "resume=never"), run_dir=tmp_path / "r")   # starting over
+    assert fresh["epochs"] == 1
+    ids = {p["run"]["id"] for p in offline_runs(tmp_path / "r")}
+    assert len(ids) == 2
