@@ -158,7 +158,7 @@ def _run(cfg: DictConfig, run_dir: str | Path | None, dist: Distributed) -> dict
     if dist.is_main:
         faults.make_dir(run_dir)
     # one run per directory (a lock); Ctrl-C and storage faults end in one line (engine/faults.py)
-    with faults.guard(run_dir, lock=dist.is_main):
+    with faults.guard(run_dir, lock=dist.is_main, agree=dist.broadcast):
         return _train(cfg, run_dir, ckpt, dist, meta)
 
 

@@ -85,6 +85,17 @@ def test_a_lock_from_another_host_is_stale_only_without_heartbeat(tmp_path, monk
     assert not lock.exists()
 
 
+def test_a_requeued_slurm_job_takes_over_its_own_earlier_lock_at_once(tmp_path, monkeypatch):
+    lock = tmp_path / runlock.LOCK_NAME
+    lock.write_text(json.dumps({"host": "node-a", "pid": 1, "token": "t", "slurm_job": "123"}))
+    monkeypatch.setenv("SLURM_JOB_ID", "124")
+    with pytest.raises(runlock.RunDirBusy):
+        runlock.RunLock(tmp_path).acquire()
+    monkeypatch.setenv("SLURM_JOB_ID", "123")    # the same job, requeued on another node
+    with runlock.RunLock(tmp_path):
+        assert json.loads(lock.read_text())["slurm_job"] == "123"
+
+
 def test_the_heartbeat_keeps_a_long_run_lock_fresh(tmp_path, monkeypatch):
     monkeypatch.setattr(runlock, "HEARTBEAT_S", 0.05)
     with runlock.RunLock(tmp_path):

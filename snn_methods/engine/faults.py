@@ -13,12 +13,12 @@ import contextlib
 import errno
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from hydra.experimental.callback import Callback
 
 from snn_methods.engine.resume_policy import override
-from snn_methods.engine.runlock import RunLock
+from snn_methods.engine.runlock import RunDirBusy, RunLock
 from snn_methods.errors import UserError
 
 FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -85,20 +85,32 @@ def storage_error(e: OSError, run_dir: Path) -> UserError | None:
 
 
 @contextlib.contextmanager
-def guard(run_dir: Path, lock: bool = True) -> Iterator[Any]:
-    """Hold the run directory's lock for the run; translate interrupts and storage faults (see the module)."""
-    with RunLock(run_dir, enabled=lock):
-        try:
-            yield
-        except KeyboardInterrupt as e:
-            if isinstance(e, Interrupted):
-                raise
-            raise Interrupted(f"interrupted; {_checkpoint_said(run_dir)}; {continue_hint(run_dir)}") from None
-        except OSError as e:
-            translated = storage_error(e, Path(run_dir))
-            if translated is None:
-                raise
-            raise translated from None
+def guard(run_dir: Path, lock: bool = True, agree: Callable[[Any], Any] = lambda x: x) -> Iterator[Any]:
+    """Hold the run directory's lock for the run; translate interrupts and storage faults (see the module).
+    Under DDP only rank 0 takes the lock (`lock`); `agree` (rank 0's value on every rank) makes all ranks stop
+    when it is busy, instead of waiting for rank 0 at the next collective."""
+    held = RunLock(run_dir, enabled=lock)
+    busy = None
+    try:
+        held.acquire()
+    except RunDirBusy as e:
+        busy = str(e)
+    busy = agree(busy)
+    if busy:
+        raise RunDirBusy(busy)
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        if isinstance(e, Interrupted):
+            raise
+        raise Interrupted(f"interrupted; {_checkpoint_said(run_dir)}; {continue_hint(run_dir)}") from None
+    except OSError as e:
+        translated = storage_error(e, Path(run_dir))
+        if translated is None:
+            raise
+        raise translated from None
+    finally:
+        held.release()
 
 
 class RunDirCheck(Callback):

@@ -6,7 +6,8 @@ token) and a thread touches it every HEARTBEAT_S seconds. A lock is *stale* -- i
 node failure, a job cancelled by SLURM) -- when its pid is dead on this host, or when nobody touched it for
 SNN_METHODS_LOCK_STALE_S seconds (default 600: another host's pid cannot be checked). A stale lock is taken over
 by renaming it to a unique name first (one taker wins the rename) and checking that the renamed file is still
-the stale one; a live lock is never removed.
+the stale one; a live lock is never removed. A requeued SLURM job (same SLURM_JOB_ID, maybe another node) takes
+over the lock of its own earlier attempt at once.
 """
 from __future__ import annotations
 
@@ -101,7 +102,7 @@ class RunLock:
     # ---------------------------------------------------------------------------------- taking it
     def _create(self) -> bool:
         info = {"host": socket.gethostname(), "pid": os.getpid(), "token": self.token,
-                "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+                "started": time.strftime("%Y-%m-%d %H:%M:%S"), "slurm_job": os.environ.get("SLURM_JOB_ID")}
         try:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
         except FileExistsError:
@@ -115,6 +116,9 @@ class RunLock:
             age = time.time() - self.path.stat().st_mtime
         except FileNotFoundError:
             return True, 0.0
+        job = os.environ.get("SLURM_JOB_ID")
+        if job and info.get("slurm_job") == job and info.get("token") != self.token:
+            return True, age           # an earlier attempt of this SLURM job (requeued after a kill or node failure)
         if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
             if not _pid_alive(info["pid"]):
                 return True, age
