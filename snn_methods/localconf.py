@@ -11,6 +11,7 @@ name unless it says `# @package _global_`); `hydra.*` keys are left to Hydra (it
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from pathlib import Path
 from typing import Any, Iterable
@@ -40,7 +41,8 @@ def _leaves(node: Any, prefix: str = "") -> Iterable[str]:
         yield prefix
 
 
-def known_keys(conf_dir: Path) -> set[str]:
+@functools.lru_cache(maxsize=4)
+def known_keys(conf_dir: Path) -> frozenset[str]:
     """Every key path (and every prefix of one) that a file of the config tree defines."""
     import yaml
 
@@ -61,7 +63,7 @@ def known_keys(conf_dir: Path) -> set[str]:
                             else {}, group):
             parts = leaf.split(".")
             keys.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-    return keys
+    return frozenset(keys)
 
 
 def check(conf_dir: Path) -> str | None:
@@ -87,7 +89,7 @@ def check(conf_dir: Path) -> str | None:
     if _header_package(text) != "_global_":
         return (f"{path} does not start with `# @package _global_`: without it Hydra puts its values under "
                 f"`local.` where nothing reads them; add that line at the top")
-    known = known_keys(conf_dir)
+    known = known_keys(Path(conf_dir).resolve())
     for leaf in _leaves({k: v for k, v in data.items() if k not in ("defaults", "hydra")}):
         parts = leaf.split(".")
         for i in range(1, len(parts) + 1):

@@ -69,7 +69,7 @@ def make_dir(run_dir: Path) -> None:
         probe.unlink()
     except OSError as e:
         raise RunDirUnwritable(f"cannot write in the run directory {run_dir} ({e.strerror or e}): choose a writable "
-                               f"one (hydra.run.dir=... / run(cfg, run_dir=...))") from None
+                               f"one (hydra.run.dir=, hydra.sweep.dir=, or run(cfg, run_dir=...))") from None
 
 
 def storage_error(e: OSError, run_dir: Path) -> UserError | None:
@@ -118,10 +118,20 @@ class RunDirCheck(Callback):
     and reports a failure as a traceback; this checks it first and says it in one line (exit status 2)."""
 
     def on_run_start(self, config: Any, **kwargs: Any) -> None:
+        self._check(Path(str(config.hydra.run.dir)))
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        self._check(Path(str(config.hydra.sweep.dir)), keep=False)   # the sweeper may still launch nothing
+
+    @staticmethod
+    def _check(where: Path, keep: bool = True) -> None:
         import sys
 
+        missing = [p for p in (where, *where.parents) if not p.exists()]
         try:
-            make_dir(Path(str(config.hydra.run.dir)))
+            make_dir(where)
         except RunDirUnwritable as e:
             print(f"error: {e}", file=sys.stderr)
             raise SystemExit(2) from None
+        for p in missing if not keep else ():   # created only to try: removed again (they are empty)
+            p.rmdir()
