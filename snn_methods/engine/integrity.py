@@ -2,7 +2,8 @@
 
 torch.save writes a zip archive with a CRC-32 of every member (the pickled structure and each tensor's bytes),
 but torch.load never checks them: flipped bytes on a bad disk or a broken copy load silently as wrong weights.
-`verify` reads the whole file once (zipfile's testzip: about 1 GB/s) and names the file and the damaged member.
+`verify` reads the whole file once (zipfile's testzip; 200 MB: 0.6 s, torch.load 1.6 s) and names the file
+and the damaged member.
 Checksums inside the file (rather than a file beside it) cannot get out of step with it after a crash between
 two renames, and cover checkpoints written before this check existed. Files that are not zip archives (torch's
 legacy format, truncated files) are left to torch.load, which reports them.
