@@ -90,16 +90,29 @@ def main(cfg: DictConfig) -> float | None:
             log.error("%s", e)
             raise
         print(f"{'stopped' if isinstance(e, Preempted) else 'error'}: {e}", file=sys.stderr)
-        sys.exit(1 if isinstance(e, TrainingDiverged) else 3 if isinstance(e, Preempted) else 2)
+        sys.exit(1 if isinstance(e, TrainingDiverged) else 3 if isinstance(e, Preempted) else
+                 getattr(e, "exit_status", 2))
+    except KeyboardInterrupt as e:   # Ctrl-C: the run says where it can continue from (engine/faults.py)
+        if hydra_cfg.mode.name == "MULTIRUN":
+            raise
+        print(str(e) or "interrupted before training started", file=sys.stderr)
+        sys.exit(130)
     value = lookup(results, "final.acc" if test else cfg.objective)
     return float(value) if value is not None else None
 
 
 if __name__ == "__main__":
     problem = check_group_choices(sys.argv[1:])
+    if problem is None:
+        from snn_methods.localconf import check as check_local   # conf/local/default.yaml, before Hydra reads it
+
+        problem = check_local(CONF)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
     # jobs that a launcher starts in new processes (submitit, SLURM) import snn_methods from this checkout too
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(CONF.parent), os.environ.get("PYTHONPATH")) if p)
+    from snn_methods.engine.runlock import register_resolver
+
+    register_resolver()    # ${run_id:} in hydra.run.dir: default run directories never collide
     main()

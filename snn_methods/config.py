@@ -27,6 +27,11 @@ def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictC
 
     if not CONF_DIR.is_dir():
         raise ConfigError(f"config folder {CONF_DIR} not found: run from a source checkout or set SNN_METHODS_CONF")
+    from snn_methods import localconf
+
+    problem = localconf.check(CONF_DIR)   # conf/local/default.yaml: Hydra would ignore its mistakes silently
+    if problem:
+        raise ConfigError(problem)
     if GlobalHydra.instance().is_initialized():  # e.g. called from inside a Hydra app
         GlobalHydra.instance().clear()
     try:

@@ -52,12 +52,14 @@ def final(record: dict, probes: Iterable, samples_per_s: float, memory: dict) ->
 
 
 def training(cfg: Any, *, steps: int, final: dict, best: dict, history: list, wall_time_s: float, data: dict,
-             versions: dict, init_source: dict | None = None) -> dict:
-    """results.json of a training run (`best`: the engine's running best, of which BEST_KEYS and its epoch go in)."""
+             versions: dict, init_source: dict | None = None, warnings: list | None = None) -> dict:
+    """results.json of a training run (`best`: the engine's running best, of which BEST_KEYS and its epoch go in;
+    `warnings`: what the run said once, e.g. a collapse or a change accepted on resume)."""
     chosen = {k: best[k] for k in ("val_acc", "test_acc_at_best_val", "test_acc_max", "epoch", "test_acc_max_epoch")}
     return {**header(cfg), "epochs": cfg.epochs, "steps": steps, "final": final,
             "best": {**chosen, "selection": BEST_SELECTION}, "history": history, "wall_time_s": wall_time_s,
-            "data": data, "versions": versions, **({"init_from": init_source} if init_source else {})}
+            "data": data, "versions": versions, **({"init_from": init_source} if init_source else {}),
+            "warnings": list(warnings or [])}
 
 
 def evaluation(cfg: Any, *, split: str, final: dict, checkpoint: dict, trained: dict | None, overrides: list,

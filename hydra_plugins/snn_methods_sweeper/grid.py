@@ -31,6 +31,7 @@ from typing import Any, Mapping, Sequence
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobStatus
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -143,11 +144,29 @@ class GridSweeper(BasicSweeper):
         returns = []
         batches = [todo] if not self.max_batch_size else \
             [todo[i:i + self.max_batch_size] for i in range(0, len(todo), self.max_batch_size)]
-        launched = 0
+        launched, failed = 0, []
         for batch in (b for b in batches if b):
             results = self.launcher.launch(batch, initial_job_idx=launched)
-            for r in results:
-                _ = r.return_value   # raises if the job failed (after the whole batch has run)
+            failed += [r for r in results if r.status == JobStatus.FAILED]   # the other jobs go on
             launched += len(batch)
             returns.append(results)
+        if failed:
+            print(f"error: {failure_summary(failed, launched)}", file=sys.stderr)
+            raise SystemExit(1)
         return returns
+
+
+def failure_summary(failed: Sequence[Any], launched: int) -> str:
+    """'1 of 3 jobs failed: <why>; the others finished', with each failed job's overrides and one-line reason."""
+    from snn_methods.config import one_line
+    from snn_methods.errors import UserError
+
+    def why(r: Any) -> str:
+        e = r._return_value    # the job's exception (JobReturn.return_value would re-raise it)
+        text = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {one_line(str(e))[:300]}"
+        out = OmegaConf.select(r.hydra_cfg, "hydra.runtime.output_dir") if r.hydra_cfg is not None else None
+        where = f" (its log: {out})" if not isinstance(e, UserError) and out else ""
+        overrides = " ".join(o for o in (r.overrides or []) if not o.startswith("hydra."))
+        return f"[{overrides}] {text}{where}"
+    others = "the others finished" if len(failed) < launched else "none finished"
+    return f"{len(failed)} of {launched} jobs failed: {'; '.join(why(r) for r in failed)}; {others}"

@@ -25,9 +25,22 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from snn_methods.engine import integrity
 from snn_methods.errors import CheckpointError
 
 log = logging.getLogger(__name__)
+
+
+def umask_mode() -> int:
+    """The mode a plain open() would give a new file (0o666 less the umask): mkstemp's 0o600 would hide results
+    and checkpoints from the colleagues of a shared project."""
+    try:   # Linux says it without changing it (os.umask would, for a moment, for every thread)
+        line = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("Umask:"))
+        mask = int(line.split()[1], 8)
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
 
 
 def atomic_write_bytes(path: Path, write: Any) -> None:
@@ -40,6 +53,7 @@ def atomic_write_bytes(path: Path, write: Any) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -54,6 +68,7 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    integrity.verify(path)     # torch.load does not check the checksums inside the file
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
@@ -300,6 +315,10 @@ def load_and_prepare(model: nn.Module, pruning: Any, cfg: Any) -> Match | None:
         found = load_weights(model, source, strict=strict, what="init_from", target=target,
                              found=match(model, source.state), hint=HINT)
         stage = "after pruning.prepare_model (the file's keys are those of a prepared model)"
+    if not found.loaded:   # init_strict=false loading nothing would silently train from scratch
+        raise CheckpointError(f"init_from={source.path} (init_strict=false): no tensor of the file matches this "
+                              f"model by key and shape ({source.describe()}; this run builds {target}): name a file "
+                              f"of a compatible model, or drop init_from to train from scratch")
     log.info("init_from=%s: %s, loaded %s", source.path.resolve(), source.describe(), stage)
     if not found.exact:
         log.warning("init_from=%s (init_strict=false): %s", source.path, found.report())

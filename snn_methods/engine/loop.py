@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from spikingjelly.activation_based import functional
 
 from snn_methods import results as results_io
-from snn_methods.engine import checkpoints
+from snn_methods.engine import checkpoints, collapse, faults, resume_policy
 from snn_methods.engine.experiment import Experiment
 from snn_methods.engine.preemption import NEVER, StopRequest, StopTraining
 from snn_methods.errors import TrainingDiverged
@@ -39,6 +39,7 @@ class TrainState:
     wall_time_s: float = 0.0
     batch: int = 0                 # batches done in the current epoch (> 0 only in a checkpoint saved mid-epoch)
     epoch_sums: dict = dataclasses.field(default_factory=dict)   # that epoch's running sums, over all ranks
+    warnings: list = dataclasses.field(default_factory=list)      # said once, kept in results.json (resumes, collapse)
 
 
 def _progress(iterable: Iterable, setting: Any, desc: str, total: int | None) -> Iterable:
@@ -87,12 +88,10 @@ def train_epoch(exp: Experiment, state: TrainState, run_dir: Path, stop: StopReq
         out = exp.rule.step(net, exp.encoder(x), y, exp.loss_fn, exp.precision)
         loss = float(out.loss)
         diverged, stopping = dist.any(not is_finite_number(loss), stop.requested)   # every rank decides alike
-        if diverged:
-            last = run_dir / "last.pt"
-            kept = f"the last good checkpoint is {last} (epoch {state.epoch})" if last.exists() else "no checkpoint was written yet"
-            raise TrainingDiverged(
-                f"the loss became {loss} at epoch {state.epoch + 1}, step {state.step + 1}; training stopped and {kept}. "
-                f"Lower optimizer.lr or set train.grad_clip=1.0, then continue with resume={run_dir}")
+        if diverged:   # the advice names overrides that work when added to the same command (resume_policy)
+            raise TrainingDiverged(resume_policy.nan_advice(
+                loss, state.epoch + 1, state.step + 1, run_dir, faults.last_epoch(run_dir),
+                OmegaConf.select(cfg, "optimizer.lr")))
         exp.precision.step(exp.optimizer, model.parameters(), cfg.train.grad_clip)
         state.step += 1
         state.batch += 1
@@ -199,7 +198,7 @@ def checkpoint_payload(exp: Experiment, state: TrainState, record: dict) -> dict
             "precision": exp.precision.state_dict(), "rng": checkpoints.rng_state(),
             "callbacks": {name: cb.state_dict() for name, cb in exp.callbacks.items()},
             "history": state.history, "best": state.best, "wall_time_s": state.wall_time_s,
-            "batch": state.batch, "epoch_sums": state.epoch_sums,
+            "batch": state.batch, "epoch_sums": state.epoch_sums, "warnings": state.warnings,
             "config": exp.config_dict(), "data": exp.data.info, "metrics": record, "versions": exp.versions,
             # ${...} kept: mode=test re-resolves it (a T override reaches encoder.T, $SNN_DATA is this machine's)
             "config_unresolved": OmegaConf.to_container(exp.cfg, resolve=False)}
@@ -216,7 +215,8 @@ def restore(exp: Experiment, payload: dict) -> TrainState:
     checkpoints.set_rng_state(payload["rng"])
     return TrainState(epoch=payload["epoch"], step=payload["step"], history=list(payload["history"]),
                       best=dict(payload["best"]), wall_time_s=payload["wall_time_s"],
-                      batch=payload.get("batch", 0), epoch_sums=dict(payload.get("epoch_sums") or {}))
+                      batch=payload.get("batch", 0), epoch_sums=dict(payload.get("epoch_sums") or {}),
+                      warnings=list(payload.get("warnings") or []))
 
 
 def _epoch_line(rec: dict, epochs: int) -> str:
@@ -275,6 +275,9 @@ def fit(exp: Experiment, run_dir: Path, logger: Logger, resume_payload: dict | N
             cb.on_epoch_end(exp, state.epoch, record)
         state.epoch += 1
         state.history.append(record)
+        for line in collapse.check(state.history, exp.data.num_classes, state.warnings):   # said once
+            log.warning("%s", line)
+            state.warnings.append(line)
         improved = _update_best(state, record)
         record["epoch_time_s"] = time.perf_counter() - started + train["time_s_before_restart"]
         state.wall_time_s += record["epoch_time_s"]
@@ -298,4 +301,4 @@ def summarise(exp: Experiment, state: TrainState, probes: tuple) -> dict:
                              samples_per_s=sum(h["samples_per_s"] for h in state.history) / len(state.history))
     return results_io.training(exp.cfg, steps=state.step, final=final, best=state.best, history=state.history,
                                wall_time_s=state.wall_time_s, data=exp.data.info, versions=exp.versions,
-                               init_source=exp.init_source)
+                               init_source=exp.init_source, warnings=state.warnings)

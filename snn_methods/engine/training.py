@@ -10,13 +10,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from snn_methods import results as results_io
-from snn_methods.engine import checkpoints, distributed, hardware
+from snn_methods.engine import checkpoints, distributed, faults, hardware, integrity, resume_policy
 from snn_methods.engine.distributed import Distributed
 from snn_methods.engine.experiment import build
 from snn_methods.engine.loop import fit
 from snn_methods.engine.preemption import StopRequest, StopTraining
-from snn_methods.engine.rundir import check_same_run, default_run_dir, resume_point
+from snn_methods.engine.rundir import default_run_dir, resume_point
 from snn_methods.loggers import LoggerGroup
+from snn_methods.loggers.identity import stable_run_id
 
 log = logging.getLogger(__name__)
 
@@ -42,25 +43,36 @@ def _train(cfg: DictConfig, run_dir: str | Path | None, dist: Distributed) -> di
     default_dir, meta = default_run_dir()
     run_dir, ckpt = dist.broadcast(resume_point(cfg.resume, Path(run_dir) if run_dir else default_dir))
     if dist.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    current = OmegaConf.to_container(cfg, resolve=True)
+        faults.make_dir(run_dir)
+    # one run per directory (a lock); Ctrl-C and storage faults end in one line (engine/faults.py)
+    with faults.guard(run_dir, lock=dist.is_main, agree=dist.broadcast):
+        return _train_in(cfg, run_dir, ckpt, dist, meta)
 
+
+def _train_in(cfg: DictConfig, run_dir: Path, ckpt: Path | None, dist: Distributed, meta: dict) -> dict:
+    current = OmegaConf.to_container(cfg, resolve=True)
     done = results_io.read(run_dir / "results.json")
-    if done is not None and ckpt is not None:
-        check_same_run(checkpoints.load(ckpt).get("config", {}), current, run_dir)
-        if done.get("epochs") == cfg.epochs:
+    payload = None
+    if ckpt is not None:   # a corrupt last.pt falls back to best.pt (engine/integrity.py)
+        ckpt, payload = integrity.load_with_fallback(ckpt, checkpoints.load)
+        changes = resume_policy.check(payload.get("config", {}), current, run_dir if done else ckpt,
+                                      done["epochs"] if done else payload.get("epoch", 0), finished=done is not None)
+        if done is not None and not changes:
             log.info("%s already holds a finished run: returning its results (resume=never retrains)", run_dir)
             return done
-    payload = checkpoints.load(ckpt) if ckpt is not None else None
-    if payload is not None:
-        check_same_run(payload.get("config", {}), current, ckpt)
+        payload = resume_policy.apply(payload, changes)
+        for line in payload["warnings"][len(payload["warnings"]) - len(changes):]:
+            log.warning("%s", line)
 
     exp = build(cfg)
     if dist.is_main:
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     loggers = LoggerGroup(instantiate(node) for node in (cfg.logger.loggers or {}).values() if dist.is_main)
     meta.update(method=cfg.method.name, model=cfg.model.name, dataset=cfg.dataset.name, seed=cfg.seed,
-                name=run_dir.name if meta["sweep"] else f"{cfg.method.name}-{cfg.model.name}-{run_dir.name}")
+                name=run_dir.name if meta["sweep"] else f"{cfg.method.name}-{cfg.model.name}-{run_dir.name}",
+                # one logger run across resumes (W&B id), TensorBoard's events after the checkpoint purged
+                run_id=stable_run_id(run_dir, fresh=payload is None) if dist.is_main else None,
+                resumed_epoch=payload.get("epoch", 0) if payload else 0)
     success = False
     loggers.start(run_dir, current, meta)
     with StopRequest() as stop:

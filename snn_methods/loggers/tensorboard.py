@@ -15,7 +15,9 @@ class TensorBoardLogger(Logger):
     def start(self, run_dir: Path, config: dict, meta: dict) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(Path(run_dir) / self.subdir))
+        # purge_step: TensorBoard drops the earlier files' events from this step on (epochs logged after the
+        # checkpoint a resume starts from, or a whole earlier attempt when the run starts over)
+        self.writer = SummaryWriter(log_dir=str(Path(run_dir) / self.subdir), purge_step=meta.get("resumed_epoch", 0))
         self.writer.add_text("config", "```\n" + json.dumps(config, indent=2, default=str) + "\n```", 0)
 
     def log_metrics(self, metrics: dict, step: int) -> None:

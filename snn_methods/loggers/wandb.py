@@ -66,7 +66,9 @@ class WandbLogger(Logger):
         tags = [t for t in (meta.get("method"), meta.get("model"), meta.get("dataset")) if t] + self.tags
         self.run = wandb.init(project=self.project, entity=self.entity, mode=self.mode, dir=str(run_dir),
                               config=config, group=self.group or meta.get("sweep"), name=meta.get("name"),
-                              tags=tags, job_type="train", reinit="finish_previous")
+                              tags=tags, job_type="train", reinit="finish_previous",
+                              # a resumed run continues its W&B run (offline: `wandb sync` joins the parts)
+                              id=meta.get("run_id"), resume="allow" if meta.get("run_id") else None)
         log.info("W&B run %s (%s)", self.run.name if self.run else None, self.mode)
 
     def log_metrics(self, metrics: dict, step: int) -> None:

@@ -4,10 +4,14 @@ writes report.html (self-contained: tables and figures inline), summary.csv (one
 runs.csv (one row per run). `--wandb-report` also builds the same comparison as a W&B Report (online only)."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Sequence
 
 from snn_methods.report.collect import Group, Run, find_runs, group_runs
+from snn_methods.report.dedupe import dedupe
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Group", "Run", "find_runs", "group_runs", "make_report"]
 
@@ -17,9 +21,11 @@ def make_report(dirs: Sequence[str | Path], out: str | Path | None = None) -> di
     from snn_methods.errors import UserError
     from snn_methods.report import page
 
-    runs = find_runs(dirs)
+    runs, duplicates = dedupe(find_runs(dirs))   # overlapping sweeps: one run per (config, seed), said below
     if not runs:
         raise UserError(f"no finished run (complete results.json) under {', '.join(map(str, dirs))}")
+    for dropped, same in duplicates:
+        log.warning("left out %s: the same config and seed as %s", dropped.path, same.path)
     tables = group_runs(runs)
     files = page.write(Path(out) if out else Path(dirs[0]), tables, runs, [str(d) for d in dirs])
-    return {**files, "tables": tables, "run_list": runs}
+    return {**files, "tables": tables, "run_list": runs, "duplicates": [(d.path, s.path) for d, s in duplicates]}

@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
         made = make_report(args.dirs, args.out)
         print(f"{len(made['run_list'])} runs in {sum(len(g) for g in made['tables'].values())} settings: "
               f"{made['html']}, {made['summary']}, {made['runs']}")
+        if made["duplicates"]:
+            print(f"left out {len(made['duplicates'])} duplicate run(s) (the same config and seed as another): "
+                  + "; ".join(f"{d} (= {same})" for d, same in made["duplicates"]))
         if args.wandb_report:
             from snn_methods.report import wandb_report
 
