@@ -354,10 +354,10 @@ def _conf_copy(tmp_path):
 
 
 @pytest.mark.parametrize("content,expected", [
-    ("hardware: {slurm: {partition: gpu}}\n", "does not start with `# @package _global_`"),
-    ("# @package _global_\nhardware: {slurm: {partitionn: gpu}}\n",
-     "unknown key hardware.slurm.partitionn (did you mean hardware.slurm.partition?)"),
-    ("# @package _global_\nhardware: {slurm: [partition: gpu\n", "is not valid YAML at line"),
+    ("launcher: {partition: gpu}\n", "does not start with `# @package _global_`"),
+    ("# @package _global_\nlauncher: {partitionn: gpu}\n",
+     "unknown key launcher.partitionn (did you mean launcher.partition?)"),
+    ("# @package _global_\nlauncher: [partition: gpu\n", "is not valid YAML at line"),
     ("# @package _global_\n- a\n", "must hold key: value lines"),
 ])
 def test_a_bad_local_config_is_one_clear_error(tmp_path, monkeypatch, content, expected):
@@ -369,17 +369,17 @@ def test_a_bad_local_config_is_one_clear_error(tmp_path, monkeypatch, content, e
     monkeypatch.setattr(config, "CONF_DIR", tmp_path / "conf")
     with pytest.raises(ConfigError, match=re.escape(expected)):
         compose(["debug=tiny"])
-    local.write_text("# @package _global_\nhardware: {slurm: {partition: gpu, account: me}}\npaths: {data_dir: d}\n")
+    local.write_text("# @package _global_\nlauncher: {partition: gpu, account: me}\npaths: {data_dir: d}\n")
     assert compose(["debug=tiny"]).paths.data_dir == "d"
 
 
 @pytest.mark.slow   # a launch.py subprocess
 def test_a_bad_local_config_stops_the_command_line_in_one_line(tmp_path):
     local = _conf_copy(tmp_path)
-    local.write_text("# @package _global_\nhardware: {slurm: {partitionn: gpu}}\n")
+    local.write_text("# @package _global_\nlauncher: {partitionn: gpu}\n")
     proc = subprocess.run([sys.executable, str(tmp_path / "launch.py"), "debug=tiny"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.returncode == 2 and "unknown key hardware.slurm.partitionn" in _one_line(proc)
+    assert proc.returncode == 2 and "unknown key launcher.partitionn" in _one_line(proc)
 
 
 # ------------------------------------------------------------------------------------------------ sweeps
