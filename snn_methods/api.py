@@ -15,10 +15,12 @@ from snn_methods import results as results_io
 from snn_methods.config import compose, validate
 from snn_methods.data import DataBundle, LoaderSettings
 from snn_methods.engine import checkpoint, distributed, hardware
+from snn_methods.engine.compile import CompileReport, compile_model
 from snn_methods.engine.distributed import Distributed
 from snn_methods.engine.precision import Precision
 from snn_methods.errors import CheckpointError, UserError
 from snn_methods.neurons import NeuronFactory
+from snn_methods.neurons.backends import apply_backend
 from snn_methods.reuse.loading import load_and_prepare
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,7 @@ __all__ = ["Experiment", "compose", "build", "run"]
 
 # keys that may differ between a run and its continuation (where it runs, how it reports, how long it goes)
 RESUMABLE_CHANGES = ("resume", "hardware", "logger", "train.progress", "paths", "epochs", "objective",
-                     "dataset.rebuild")
+                     "dataset.rebuild", "neuron.backend")
 
 
 @dataclasses.dataclass
@@ -88,6 +90,7 @@ def build(cfg: DictConfig) -> Experiment:
     neuron = NeuronFactory(cfg.neuron)
     model = _instantiate(cfg.model, neuron=neuron, num_classes=data.num_classes, input_shape=list(data.input_shape))
     model.to(device)
+    apply_backend(cfg.neuron.get("backend", "auto"), model, device)
     pruning = _instantiate(cfg.pruning)
     loaded = load_and_prepare(model, pruning, cfg)   # init_from's weights, then pruning.prepare_model (reuse/loading.py)
     optimizer = pruning.make_optimizer(model, _instantiate(cfg.optimizer))
@@ -95,13 +98,16 @@ def build(cfg: DictConfig) -> Experiment:
     steps_per_epoch = len(data.train) if limit is None else min(limit, len(data.train))
     pruning.plan(epochs=cfg.epochs, steps_per_epoch=steps_per_epoch)
     scheduler = _instantiate(cfg.scheduler)(optimizer, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch)
-    return Experiment(cfg=cfg, device=device, data=data, neuron=neuron, model=model, pruning=pruning,
-                      optimizer=optimizer, scheduler=scheduler, rule=_instantiate(cfg.method.rule),
-                      encoder=_instantiate(cfg.encoder, temporal=data.temporal), loss_fn=_instantiate(cfg.loss),
-                      precision=Precision(device, hw.amp, hw.amp_dtype), versions=results_io.versions(),
-                      callbacks={name: _instantiate(node) for name, node in (cfg.get("callbacks") or {}).items()},
-                      dist=dist, train_model=dist.wrap(model, device, hw.get("find_unused_parameters", False)),
-                      init_source=loaded.source if loaded else None)
+    exp = Experiment(cfg=cfg, device=device, data=data, neuron=neuron, model=model, pruning=pruning,
+                     optimizer=optimizer, scheduler=scheduler, rule=_instantiate(cfg.method.rule),
+                     encoder=_instantiate(cfg.encoder, temporal=data.temporal), loss_fn=_instantiate(cfg.loss),
+                     precision=Precision(device, hw.amp, hw.amp_dtype), versions=results_io.versions(),
+                     callbacks={name: _instantiate(node) for name, node in (cfg.get("callbacks") or {}).items()},
+                     dist=dist, train_model=dist.wrap(model, device, hw.get("find_unused_parameters", False)),
+                     init_source=loaded.source if loaded else None)
+    if hw.get("compile"):
+        compile_model(model, exp.rule, hw.get("compile_mode", "default"), hw.get("compile_backend", "inductor"))
+    return exp
 
 
 def _first_difference(old: Any, new: Any, path: str = "") -> tuple[str, Any, Any] | None:
@@ -208,7 +214,9 @@ def _run(cfg: DictConfig, run_dir: str | Path | None, dist: Distributed) -> dict
     loggers.start(run_dir, current, meta)
     with StopRequest() as stop:
         try:
+            compiling = CompileReport(bool(cfg.hardware.get("compile")))
             results = fit(exp, run_dir, loggers, payload, stop)
+            results["timing"] = compiling.finish()
             results["run_dir"] = str(run_dir)
             if dist.is_main:
                 results_io.write(run_dir / "results.json", results)
