@@ -44,6 +44,10 @@ def compile_model(model: nn.Module, rule: Any, mode: str = "default", backend: s
         log.warning("hardware.compile: %s runs eagerly: %s", type(rule).__name__,
                     getattr(rule, "compile_reason", "its gradient rule does not call the model as a whole"))
         return False
+    if backend == "inductor" and not has_cpp_compiler() and next(model.parameters()).device.type == "cpu":
+        log.warning("hardware.compile: %s runs eagerly: inductor needs a C++ compiler on the CPU and none was found "
+                    "(apt-get install g++)", type(model).__name__)
+        return False
     import torch._dynamo
     import torch._inductor.config
 
@@ -57,6 +61,12 @@ def compile_model(model: nn.Module, rule: Any, mode: str = "default", backend: s
     log.info("hardware.compile: %s compiled (backend %s, mode %s); its first steps include the compile time",
              type(model).__name__, backend, mode)
     return True
+
+
+def has_cpp_compiler() -> bool:
+    import shutil
+
+    return any(shutil.which(c) for c in ("c++", "g++", "clang++"))
 
 
 def compile_seconds() -> float:

@@ -15,12 +15,12 @@ whole process (SpikingJelly otherwise reads it once, at import, from SJ_<TYPE>_C
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from types import ModuleType
 
 import torch
 import torch.nn as nn
 
+from snn_methods.engine.compile import has_cpp_compiler
 from snn_methods.errors import ConfigError
 
 BACKENDS = ("torch", "cupy", "triton", "inductor", "auto")
@@ -55,7 +55,7 @@ def _refuse_unavailable(backend: str, classes: list[type], device: torch.device)
                           f"use neuron.backend=torch (or auto)")
     if backend == "triton" and importlib.util.find_spec("triton") is None:
         raise ConfigError("neuron.backend=triton: the triton package is not installed (pip install 'snn-methods[gpu]')")
-    if backend == "inductor" and device.type == "cpu" and not (shutil.which("c++") or shutil.which("g++")):
+    if backend == "inductor" and device.type == "cpu" and not has_cpp_compiler():
         raise ConfigError("neuron.backend=inductor on the CPU needs a C++ compiler (e.g. apt-get install g++): "
                           "use neuron.backend=torch")
 
