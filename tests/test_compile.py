@@ -62,7 +62,7 @@ def test_compiled_and_eager_checkpoints_load_into_each_other(tiny, tmp_path):
     back = run(tiny("epochs=3", "resume=auto", *COMPILE), run_dir=tmp_path / "cut")   # compiled again
     assert back["epochs"] == 3
     evaluated = evaluate_checkpoint(tmp_path / "cut", ["hardware.compile=false"])
-    assert evaluated["test_loss"] == pytest.approx(back["final"]["test_loss"], rel=1e-5)
+    assert evaluated["final"]["test_loss"] == pytest.approx(back["final"]["test_loss"], rel=1e-5)
 
 
 def test_a_rule_that_calls_layers_one_by_one_stays_eager_with_one_line(caplog):
@@ -75,6 +75,16 @@ def test_a_rule_that_calls_layers_one_by_one_stays_eager_with_one_line(caplog):
     assert [r.getMessage() for r in caplog.records] == ["hardware.compile: LayerByLayer runs eagerly: it runs the "
                                                         "layers one by one"]
     assert model._compiled_call_impl is None
+
+
+def test_dynamo_warnings_about_eager_pieces_become_one_line(caplog):
+    compile_model(torch.nn.Linear(2, 2), object(), backend="eager")
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("torch._dynamo.convert_frame").warning(
+            "torch._dynamo hit config.recompile_limit (8)\n   function: 'hook' (activity.py:31)\n   last reason: ...")
+    assert [r.getMessage() for r in caplog.records] == [
+        "hardware.compile: a piece runs eagerly: torch._dynamo hit config.recompile_limit (8) function: 'hook' "
+        "(activity.py:31)"]
 
 
 def test_bad_compile_switches_are_refused(tiny):

@@ -24,17 +24,19 @@ log = logging.getLogger(__name__)
 
 MODES = ("default", "reduce-overhead", "max-autotune")
 BACKENDS = ("inductor", "aot_eager", "eager")   # aot_eager: tracing and autograd without code generation (tests)
+DYNAMO_LOGGERS = ("torch._dynamo", "torch._dynamo.convert_frame", "torch._dynamo.eval_frame")
 
 
 class _EagerFallbackLog(logging.Filter):
-    """Turns dynamo's multi-line report of a frame it could not compile into one line naming the piece and why."""
+    """Turns dynamo's multi-line warnings (a frame it could not compile, a function past the recompile limit: both
+    then run eagerly) into one line naming the piece and why."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        if record.levelno < logging.WARNING or "Traceback" not in msg and "Backend compiler" not in msg:
+        lines = [line.strip() for line in record.getMessage().splitlines() if line.strip()]
+        if record.levelno < logging.WARNING or len(lines) < 2:
             return True
-        first = next((line for line in msg.splitlines() if line.strip()), msg)[:300]
-        log.warning("hardware.compile: a piece fell back to eager: %s", first)
+        where = next((line for line in lines if line.startswith(("function:", "File "))), "")
+        log.warning("hardware.compile: a piece runs eagerly: %s %s", lines[0][:200], where[:200])
         return False
 
 
@@ -53,9 +55,10 @@ def compile_model(model: nn.Module, rule: Any, mode: str = "default", backend: s
 
     torch._inductor.config.fallback_random = True   # the eager generator's numbers (see the module docstring)
     torch._dynamo.config.suppress_errors = True     # a frame that fails to compile runs eagerly
-    dynamo_log = logging.getLogger("torch._dynamo")
-    if not any(isinstance(f, _EagerFallbackLog) for f in dynamo_log.filters):
-        dynamo_log.addFilter(_EagerFallbackLog())
+    for name in DYNAMO_LOGGERS:   # a logger's filters do not apply to its children's records: each one named
+        dynamo_log = logging.getLogger(name)
+        if not any(isinstance(f, _EagerFallbackLog) for f in dynamo_log.filters):
+            dynamo_log.addFilter(_EagerFallbackLog())
     options = {"mode": None if mode == "default" else mode} if backend == "inductor" else {}
     model.compile(backend=backend, **options)
     log.info("hardware.compile: %s compiled (backend %s, mode %s); its first steps include the compile time",
