@@ -16,9 +16,11 @@ from snn_methods.config import validate
 from snn_methods.data import DataBundle, LoaderSettings
 from snn_methods.engine import distributed, hardware
 from snn_methods.engine.checkpoints import load_and_prepare
+from snn_methods.engine.compile import compile_model
 from snn_methods.engine.distributed import Distributed
 from snn_methods.errors import UserError
 from snn_methods.neurons import NeuronFactory
+from snn_methods.neurons.backends import apply_backend
 from snn_methods.precision import Precision
 
 
@@ -77,6 +79,7 @@ def build(cfg: DictConfig) -> Experiment:
     neuron = NeuronFactory(cfg.neuron)
     model = instantiate(cfg.model, neuron=neuron, num_classes=data.num_classes, input_shape=list(data.input_shape))
     model.to(device)
+    apply_backend(cfg.neuron.get("backend", "auto"), model, device)
     pruning = instantiate(cfg.pruning)
     loaded = load_and_prepare(model, pruning, cfg)   # init_from's weights, then pruning.prepare_model (checkpoints.py)
     optimizer = pruning.make_optimizer(model, instantiate(cfg.optimizer))
@@ -84,10 +87,13 @@ def build(cfg: DictConfig) -> Experiment:
     steps_per_epoch = len(data.train) if limit is None else min(limit, len(data.train))
     pruning.plan(epochs=cfg.epochs, steps_per_epoch=steps_per_epoch)
     scheduler = instantiate(cfg.scheduler)(optimizer, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch)
-    return Experiment(cfg=cfg, device=device, data=data, neuron=neuron, model=model, pruning=pruning,
-                      optimizer=optimizer, scheduler=scheduler, rule=instantiate(cfg.method.rule),
-                      encoder=instantiate(cfg.encoder, temporal=data.temporal), loss_fn=instantiate(cfg.loss),
-                      precision=Precision(device, hw.amp, hw.amp_dtype), versions=results_io.versions(),
-                      callbacks={name: instantiate(node) for name, node in (cfg.get("callbacks") or {}).items()},
-                      dist=dist, train_model=dist.wrap(model, device, hw.get("find_unused_parameters", False)),
-                      init_source=loaded.source if loaded else None)
+    exp = Experiment(cfg=cfg, device=device, data=data, neuron=neuron, model=model, pruning=pruning,
+                     optimizer=optimizer, scheduler=scheduler, rule=instantiate(cfg.method.rule),
+                     encoder=instantiate(cfg.encoder, temporal=data.temporal), loss_fn=instantiate(cfg.loss),
+                     precision=Precision(device, hw.amp, hw.amp_dtype), versions=results_io.versions(),
+                     callbacks={name: instantiate(node) for name, node in (cfg.get("callbacks") or {}).items()},
+                     dist=dist, train_model=dist.wrap(model, device, hw.get("find_unused_parameters", False)),
+                     init_source=loaded.source if loaded else None)
+    if hw.get("compile"):
+        compile_model(model, exp.rule, hw.get("compile_mode", "default"), hw.get("compile_backend", "inductor"))
+    return exp

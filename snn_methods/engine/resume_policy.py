@@ -16,7 +16,8 @@ from typing import Any
 
 from snn_methods.errors import CheckpointError
 
-UNCHECKED = ("resume", "hardware", "launcher", "logger", "train.progress", "paths", "objective", "dataset.rebuild")
+UNCHECKED = ("resume", "hardware", "launcher", "logger", "train.progress", "paths", "objective", "dataset.rebuild",
+             "neuron.backend")
 SAFE = ("optimizer.lr", "train.grad_clip", "epochs")
 LR_STATE_KEYS = ("lr", "initial_lr", "base_lrs", "_last_lr", "max_lr", "min_lr")
 

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from snn_methods import results as results_io
 from snn_methods.engine import checkpoints, distributed, faults, hardware, integrity, resume_policy
 from snn_methods.engine.distributed import Distributed
+from snn_methods.engine.compile import CompileReport
 from snn_methods.engine.experiment import build
 from snn_methods.engine.loop import fit
 from snn_methods.engine.preemption import StopRequest, StopTraining
@@ -77,7 +78,9 @@ def _train_in(cfg: DictConfig, run_dir: Path, ckpt: Path | None, dist: Distribut
     loggers.start(run_dir, current, meta)
     with StopRequest() as stop:
         try:
+            compiling = CompileReport(bool(cfg.hardware.get("compile")))
             results = fit(exp, run_dir, loggers, payload, stop)
+            results["timing"] = compiling.finish()
             results["run_dir"] = str(run_dir)
             if dist.is_main:
                 results_io.write(run_dir / "results.json", results)

@@ -39,13 +39,22 @@ def _arguments(cls: type) -> set[str]:
     return names
 
 
+def _backend_rules() -> list:
+    from snn_methods.neurons.backends import BACKENDS
+
+    return [("neuron.backend", lambda v: v in BACKENDS, " | ".join(BACKENDS))]
+
+
+RULES = _backend_rules()
+
+
 def check(cfg: DictConfig) -> None:
     from snn_methods.neurons.dsr import check_params
 
     node = cfg.get("neuron")
     if not isinstance(node, DictConfig):
         return
-    values = {k: node.get(k) for k in node.keys() if k not in ("_target_", "surrogate")}
+    values = {k: node.get(k) for k in node.keys() if k not in ("_target_", "surrogate", "backend")}
     if is_dsr_neuron(cfg):
         cls = neuron_class(cfg)
         unknown = sorted(set(values) - _arguments(cls))

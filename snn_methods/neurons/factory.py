@@ -25,7 +25,8 @@ class NeuronFactory:
             raise ValueError("a neuron config needs a _target_")
 
     def __call__(self, **overrides: Any) -> nn.Module:
-        kwargs = {k: v for k, v in self.node.items() if k != "_partial_"}
+        # `backend` is the suite's choice of kernel (neurons/backends.py), not a constructor argument
+        kwargs = {k: v for k, v in self.node.items() if k not in ("_partial_", "backend")}
         for key in FLOAT_ARGUMENTS:  # SpikingJelly 2.0 asserts float types: `neuron.tau=2` must not crash
             if isinstance(kwargs.get(key), int) and not isinstance(kwargs[key], bool):
                 kwargs[key] = float(kwargs[key])

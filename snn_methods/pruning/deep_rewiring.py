@@ -20,7 +20,7 @@ from typing import Iterable
 
 import torch
 
-from snn_methods.pruning.adam_moments import adam_direction, init_sign_state
+from snn_methods.pruning.adam_moments import adam_denominator, init_sign_state
 
 REWIRE_VALUE = 1e-8   # the original rewires dormant weights to +eps, whatever their sign
 
@@ -64,40 +64,47 @@ class DeepRewiring(torch.optim.Optimizer):
                     init_sign_state(p, state)
                     state["mask"] = (p != 0).to(p.dtype)
                     if group["soft"]:
-                        state["strength"] = p.detach().abs().clone()
+                        state["strength"] = p.detach().abs()
                 (self._soft_step if group["soft"] else self._hard_step)(p, state, group)
         return loss
 
     @staticmethod
     def _hard_step(p: torch.Tensor, state: dict, group: dict) -> None:
+        """In place on p. The gradient, L1 and noise terms are applied to every entry, unmasked: the original masks
+        each term with a, and the final sign check multiplies by a, which zeroes the inactive entries anyway (the
+        active ones get the same arithmetic)."""
         sign, mask = state["sign"], state["mask"]
-        direction, step_size = adam_direction(p, p.grad, state, group)
-        w = p.detach().clone()
-        w.sub_(direction * mask, alpha=step_size)
-        w.sub_(sign * mask, alpha=group["l1"] * step_size)
-        noise = torch.randn_like(w)  # drawn even when temperature = 0: it advances the RNG, as the original does
-        w.add_(noise * mask, alpha=group["temperature"] * math.sqrt(step_size))
-        w = sign * (sign * w * mask).clamp(min=0)
-        mask.copy_(w != 0)
-        dormant = p.numel() - int(mask.sum())
-        ratio = dormant / p.numel()
+        denom, step_size = adam_denominator(p, p.grad, state, group)
+        p.addcdiv_(state["exp_avg"], denom, value=-step_size)
+        p.add_(sign, alpha=-group["l1"] * step_size)
+        noise = denom.normal_()  # the original's randn_like(p), drawn even when temperature = 0 (it advances the RNG)
+        if group["temperature"]:
+            p.add_(noise, alpha=group["temperature"] * math.sqrt(step_size))
+        # w <- s * max(s * w * a, 0): keep the entries that are active and kept their sign. The kept entries are the
+        # nonzero ones, so the keep mask is also the next step's active mask 1[w != 0].
+        mask.mul_(p).mul_(sign).gt_(0)
+        p.mul_(mask)
+        ratio = (p.numel() - int(torch.count_nonzero(mask))) / p.numel()   # dormant fraction
         if ratio > group["max_s"]:
             chance = (ratio - group["max_s"]) / ratio
-            rewire = (torch.bernoulli(torch.full_like(w, chance)) * (1 - mask)).bool()
-            w[rewire] = REWIRE_VALUE
+            rewire = torch.bernoulli(torch.mul(mask, -chance, out=noise).add_(chance), out=noise)  # 1 - a times chance
+            p.add_(rewire, alpha=REWIRE_VALUE)  # dormant entries are 0: they become +REWIRE_VALUE
             if not group["faithful_stale_mask"]:
-                mask.copy_(w != 0)
-        p.copy_(w)
+                mask.add_(rewire)
 
     def _soft_step(self, p: torch.Tensor, state: dict, group: dict) -> None:
+        """In place on theta; p is the scratch space for m * a until it receives the new weight."""
         sign, mask, theta = state["sign"], state["mask"], state["strength"]
-        direction, step_size = adam_direction(p, p.grad, state, group)
-        hidden = sign * theta
-        hidden.sub_(direction * mask, alpha=step_size)
-        hidden.sub_(sign * mask, alpha=group["l1"] * step_size)
-        noise = torch.randn_like(hidden)  # noise on every entry, not masked (the original's soft update)
-        hidden.add_(noise, alpha=group["temperature"] * math.sqrt(step_size))
+        denom, step_size = adam_denominator(p, p.grad, state, group)
+        theta.mul_(sign)  # the signed hidden weight h = s * theta during the update
+        theta.addcdiv_(torch.mul(state["exp_avg"], mask, out=p), denom, value=-step_size)
+        theta.addcmul_(sign, mask, value=-group["l1"] * step_size)
+        noise = denom.normal_()  # noise on every entry, not masked (the original's soft update)
+        if group["temperature"]:
+            theta.add_(noise, alpha=group["temperature"] * math.sqrt(step_size))
+        theta.mul_(sign)
         floor = self.theta_min(group["temperature"], group["l1"], group["max_s"])
-        theta.copy_(sign * hidden if floor is None else (sign * hidden).clamp(min=floor))
-        p.copy_(sign * theta.clamp(min=0))
-        mask.copy_(p != 0)
+        if floor is not None:
+            theta.clamp_(min=floor)
+        torch.clamp(theta, min=0, out=p).mul_(sign)
+        torch.ne(p, 0, out=mask)

@@ -12,7 +12,7 @@ from typing import Iterable
 
 import torch
 
-from snn_methods.pruning.adam_moments import adam_direction, init_sign_state
+from snn_methods.pruning.adam_moments import adam_denominator, init_sign_state
 
 
 class GradRewiring(torch.optim.Optimizer):
@@ -61,13 +61,16 @@ class GradRewiring(torch.optim.Optimizer):
                 state = self.state[p]
                 if not state:
                     init_sign_state(p, state)
-                    state["strength"] = p.detach().abs().clone()
+                    state["strength"] = p.detach().abs()
                 sign, theta = state["sign"], state["strength"]
-                direction, step_size = adam_direction(p, p.grad, state, group)
-                hidden = sign * theta
-                hidden.sub_(direction, alpha=step_size)
+                denom, step_size = adam_denominator(p, p.grad, state, group)
+                # In place, in the original's order of operations: theta holds the signed hidden weight
+                # h = s * theta during the update, and p (overwritten at the end) holds sign(theta_old - mu).
                 if use_prior:
-                    hidden.sub_(sign * torch.sign(theta - mu), alpha=alpha * step_size)
-                theta.copy_(sign * hidden)
-                p.copy_(sign * theta.clamp(min=0))
+                    torch.sub(theta, mu, out=p).sign_()
+                theta.mul_(sign).addcdiv_(state["exp_avg"], denom, value=-step_size)
+                if use_prior:
+                    theta.addcmul_(p, sign, value=-alpha * step_size)
+                theta.mul_(sign)
+                torch.clamp(theta, min=0, out=p).mul_(sign)
         return loss

@@ -147,12 +147,18 @@ class STDSAdam(_AlphaGRShrink, torch.optim.Adam):
 
     def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, alpha_gr: float = 0.0, **kwargs):
+        # torch's fused Adam (one pass per tensor, no temporaries) unless another implementation is asked for
+        if kwargs.get("fused") is None and not (kwargs.get("foreach") or kwargs.get("differentiable")):
+            kwargs["fused"] = True
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, **kwargs)
+        # The AMP scaler must unscale the gradients and skip the whole step (shrink included) on an overflow, as for
+        # an unfused optimizer, instead of handing the fused kernel its scale (which would skip the Adam part only).
+        self._step_supports_amp_scaling = False
         self._set_alpha_gr(alpha_gr)
 
     @staticmethod
     def _shrink(p: torch.Tensor, sign: torch.Tensor, amount: float) -> None:
-        p.copy_(sign * (sign * p - amount).clamp(min=0))
+        p.mul_(sign).sub_(amount).clamp_(min=0).mul_(sign)
 
 
 class STDSSGD(_AlphaGRShrink, torch.optim.SGD):

@@ -33,6 +33,12 @@ class RateBP:
         derivative of its BPTT path; the same with neuron=ratebp_lif).
     """
 
+    # hardware.compile keeps the model eager for this rule (snn_methods/engine/compile.py): a compiled rate pass gave
+    # other weights than the eager one after two steps (7e-4), and the spike pass calls the layers one by one
+    compiles_model = False
+    compile_reason = ("its spike pass calls the layers one by one and its rate pass swaps every neuron and BatchNorm "
+                      "for the recorded rates and statistics, which a compiled graph did not follow")
+
     def __init__(self, step_mode: str = "m", loss_scale_1_over_T: bool = True,
                  compat_original_s_mode_bn: bool = False, compat_original_s_mode_input: bool = False,
                  compat_original_eligibility_sigmoid4: bool = False):
