@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         made = make_report(args.dirs, args.out)
         print(f"{len(made['run_list'])} runs in {sum(len(g) for g in made['tables'].values())} settings: "
               f"{made['html']}, {made['summary']}, {made['runs']}")
+        if made["studies"]:
+            print(f"leaderboard of {len(made['studies'])} studies: {made['leaderboard_md']}, {made['leaderboard_csv']}")
         if args.wandb_report:
             from snn_methods.report import wandb_report
 
