@@ -200,3 +200,33 @@ def test_the_leaderboard_shows_val_selected_test_max_and_their_gap(tmp_path):
     assert all("trial_000" not in str(r.path) for r in made["run_list"])      # trials are not run-table rows
     page = made["html"].read_text()
     assert "Leaderboard" in page and page.count("data:image/png") >= 2
+
+
+# ------------------------------------------------------------------------------------------- SLURM
+@pytest.mark.slow
+def test_a_study_on_slurm_sends_each_batch_of_n_jobs_trials_as_one_job_array(tmp_path):
+    """Needs a cluster, as tests/test_slurm.py (skipped without one, a failure with SNN_REQUIRE_SLURM=1)."""
+    from test_slurm import _args, _job_ids, _sinfo
+
+    ok, partition = _sinfo()
+    if not ok:
+        message = f"no SLURM cluster reachable ({partition}); start one with `sudo bash scripts/slurm-local.sh start`"
+        if os.environ.get("SNN_REQUIRE_SLURM") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    sweep = tmp_path / "study"
+    args = _args(partition, sweep, "sweep=tune_grad_rewire", "debug=tiny", "hydra.sweeper.study.n_trials=4",
+                 "hydra.sweeper.study.n_jobs=2", "hydra.sweeper.study.final_seeds=[1]")
+    proc = subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    states, study = _state(sweep)
+    assert states == ["COMPLETE"] * 4
+    jobs = _job_ids(sweep)                       # ARRAY_TASK ids: two arrays of 2 trials, then the final run
+    arrays = sorted({j.split("_")[0] for j in jobs}, key=int)
+    assert len(jobs) == 5 and len(arrays) == 3, jobs
+    assert [sum(j.split("_")[0] == a for j in jobs) for a in arrays] == [2, 2, 1]
+    for t in study.trials:
+        run = json.loads((sweep / f"trial_{t.number:03d}" / "results.json").read_text())
+        assert t.value == run["best"]["val_acc"]
+    assert (sweep / "final" / "seed=1" / "results.json").is_file()

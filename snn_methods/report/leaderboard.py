@@ -53,8 +53,13 @@ class Row:
         return sum(t.get("wall_time_s") or 0.0 for t in self.trials)
 
     def best_config(self) -> str:
-        params = (self.study.get("best") or {}).get("params") or {}
-        return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+        best = self.study.get("best") or {}
+        text = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in (best.get("params") or {}).items())
+        if best.get("feasible") is False:   # no trial met the constraint: the closest one, said so
+            c = self.study.get("constraint") or {}
+            text += f" (no trial met {c.get('key', 'the constraint')} <= {c.get('max')}: the closest)"
+        return text
 
     def progress(self) -> list[float]:
         """Best objective so far after each trial (NaN before the first complete one)."""
@@ -130,7 +135,9 @@ def budget(rows: list[Row]) -> str:
         values = sorted({str(r.study.get(k)) for r in rows})
         parts.append(f"{k} {'/'.join(values)}" + (" (NOT EQUAL)" if len(values) > 1 and k != "model" else ""))
     seeds = sorted({str(r.study.get("final_seeds")) for r in rows})
-    return ", ".join(parts) + f", final seeds {'/'.join(seeds)}"
+    caps = sorted({f"{c['key']} <= {c['max']}" for r in rows if (c := r.study.get("constraint"))})
+    return ", ".join(parts) + f", final seeds {'/'.join(seeds)}" + \
+        (f", constraint {'/'.join(caps)} (the studies that declare one)" if caps else "")
 
 
 def markdown(rows: list[Row]) -> str:
