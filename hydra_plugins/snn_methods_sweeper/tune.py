@@ -176,6 +176,9 @@ class Study:
         trials = self.study.get_trials(deepcopy=False)
         done = [t for t in trials if t.state.is_finished()]
         stale = [t for t in trials if t.state == TrialState.RUNNING]   # the study was killed while they ran
+        for t in [t for t in stale if "overrides" not in t.user_attrs]:   # killed between ask and launch
+            self.study.tell(t.number, state=TrialState.FAIL)
+        stale = [t for t in stale if "overrides" in t.user_attrs]
         n_trials, n_jobs = int(self.spec["n_trials"]), max(1, int(self.spec["n_jobs"]))
         log.info("study %s in %s: %d of %d trials finished, %d to resume, %d to ask", self.spec["name"], self.dir,
                  len(done), n_trials, len(stale), max(0, n_trials - len(trials)))
