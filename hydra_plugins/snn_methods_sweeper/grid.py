@@ -17,6 +17,10 @@ plus two things.
    from last.pt). Directory names leave out the sub-keys of `exclude_keys` too (hardware.num_threads, like
    hardware), and a group override's '/' becomes '.' (no nested directories).
 
+3. **Studies**: with `hydra.sweeper.study` set (sweeps/tune_*.yaml) it runs an Optuna study instead of the grid
+   (tune.py). It is this sweeper's mode, not a sweeper of its own, because conf/config.yaml fixes
+   hydra/sweeper=grid and Hydra lets no sweep file override a group the primary config overrides.
+
 Every job is composed before anything is launched (as Hydra's basic sweeper does), so a sweep naming an
 option that does not exist fails before the first SLURM job is queued.
 """
@@ -55,13 +59,15 @@ def _quote(value: str) -> str:
 
 class GridSweeper(BasicSweeper):
     def __init__(self, max_batch_size: int | None = None, params: Mapping[str, Any] | None = None,
-                 blocks: Sequence[Mapping[str, Any]] | None = None, skip_finished: bool = True) -> None:
+                 blocks: Sequence[Mapping[str, Any]] | None = None, skip_finished: bool = True,
+                 study: Mapping[str, Any] | None = None) -> None:
         # BasicSweeper.__init__ only sets these; it is not called because Hydra's plugin scan re-executes its
         # module, and its super(BasicSweeper, self) then names a class this one does not derive from
         self.max_batch_size, self.params = max_batch_size, dict(params or {})
         self.hydra_context = self.config = self.launcher = None
         self.blocks = [dict(b) for b in (blocks or [])]
         self.skip_finished = skip_finished
+        self.study = study
 
     # ----------------------------------------------------------------------------------- the job list
     def job_overrides(self, arguments: Sequence[str]) -> list[list[str]]:
@@ -115,6 +121,10 @@ class GridSweeper(BasicSweeper):
     # ----------------------------------------------------------------------------------- sweep
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
+        if self.study:
+            from hydra_plugins.snn_methods_sweeper.tune import Study
+
+            return Study(self, self.study, arguments).run()
         tic = time.perf_counter()
         jobs = self.job_overrides(arguments)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))

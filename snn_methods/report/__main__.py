@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         if made["duplicates"]:
             print(f"left out {len(made['duplicates'])} duplicate run(s) (the same config and seed as another): "
                   + "; ".join(f"{d} (= {same})" for d, same in made["duplicates"]))
+        if made["studies"]:
+            print(f"leaderboard of {len(made['studies'])} studies: {made['leaderboard_md']}, {made['leaderboard_csv']}")
         if args.wandb_report:
             from snn_methods.report import wandb_report
 

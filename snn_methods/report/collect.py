@@ -19,6 +19,7 @@ NOISE = ("seed", "resume", "paths", "hardware", "launcher", "logger", "train.pro
 METRICS = {   # column -> where it is in results.json
     "test_acc": ("final", "test_acc"),
     "test_acc_at_best_val": ("best", "test_acc_at_best_val"),
+    "test_acc_max": ("best", "test_acc_max"),      # the seeds' convention (max test accuracy over epochs)
     "connectivity": ("final", "connectivity"),
     "firing_rate": ("final", "firing_rate"),
     "synops_per_sample": ("final", "synops_per_sample"),

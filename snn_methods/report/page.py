@@ -41,7 +41,7 @@ def _img(png: bytes, alt: str) -> str:
 def table_html(groups: Sequence[Group]) -> str:
     setting_names = [_name(k) for k, _ in groups[0].settings] if groups else []
     head = (["method", "T"] + setting_names +
-            ["seeds", "test acc (%)", "test acc at best val (%)", "connectivity", "firing rate",
+            ["seeds", "test acc (%)", "test acc at best val (%)", "test acc max over epochs (%)", "connectivity", "firing rate",
              "SynOps / sample (M)", "energy / sample (&micro;J)", "wall time (s)"])
     rows = []
     for g in groups:
@@ -50,6 +50,7 @@ def table_html(groups: Sequence[Group]) -> str:
         cells += [f"<td>{len(g.runs)}</td>",
                   f"<td>{_pct(g.mean('test_acc'), g.std('test_acc'))}</td>",
                   f"<td>{_pct(g.mean('test_acc_at_best_val'), g.std('test_acc_at_best_val'))}</td>",
+                  f"<td>{_pct(g.mean('test_acc_max'), g.std('test_acc_max'))}</td>",
                   f"<td>{_num(g.mean('connectivity'), digits=4)}</td>",
                   f"<td>{_num(g.mean('firing_rate'))}</td>",
                   f"<td>{_num(g.mean('synops_per_sample'), 1e6)}</td>",
@@ -69,7 +70,8 @@ def figures(title: str, groups: Sequence[Group]) -> list[tuple[str, bytes]]:
     return [(name, png) for name, png in made if png is not None]
 
 
-def write_html(path: Path, tables: dict[tuple[str, str], list[Group]], sources: Sequence[str], n_runs: int) -> None:
+def write_html(path: Path, tables: dict[tuple[str, str], list[Group]], sources: Sequence[str], n_runs: int,
+               studies: Sequence[Any] = ()) -> None:
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>snn-methods comparison</title>"
              f"<style>{CSS}</style></head><body>",
              "<h1>snn-methods comparison report</h1>",
@@ -78,6 +80,13 @@ def write_html(path: Path, tables: dict[tuple[str, str], list[Group]], sources: 
              f"standard deviation over the seeds (the <em>at best val</em> column selects the epoch on the validation "
              f"split). SynOps and energy: per test sample (energy = 4.6 pJ per MAC + 0.9 pJ per AC, 45 nm). "
              f"Error bars: &plusmn; std over the seeds. Numbers in summary.csv / runs.csv.</p>"]
+    if studies:
+        from snn_methods.report import leaderboard
+
+        parts.append(leaderboard.table_html(list(studies)))
+        figs = leaderboard.figures(list(studies))
+        if figs:
+            parts.append("<div class='figs'>" + "".join(_img(png, name) for name, png in figs) + "</div>")
     for (dataset, model), groups in tables.items():
         title = f"{dataset} / {model}"
         parts.append(f"<h2>{html.escape(title)}</h2>")
@@ -130,10 +139,11 @@ def _csv(value: Any) -> Any:
     return _fmt(value) if isinstance(value, str) else value
 
 
-def write(out: Path, tables: dict[tuple[str, str], list[Group]], runs: list[Run], sources: Sequence[str]) -> dict:
+def write(out: Path, tables: dict[tuple[str, str], list[Group]], runs: list[Run], sources: Sequence[str],
+          studies: Sequence[Any] = ()) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     files = {"html": out / "report.html", "summary": out / "summary.csv", "runs": out / "runs.csv"}
-    write_html(files["html"], tables, sources, len(runs))
+    write_html(files["html"], tables, sources, len(runs), studies)
     write_summary_csv(files["summary"], tables)
     write_runs_csv(files["runs"], tables)
     return files

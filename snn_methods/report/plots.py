@@ -118,3 +118,35 @@ def training_curves(title: str, groups: Sequence[Group], key: str = "val_acc", m
     ax.set_ylabel(f"{key.replace('_acc', '')} accuracy (%)")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return _png(fig)
+
+
+def leaderboard_bars(title: str, rows: Sequence[tuple[str, float, float, float, float]]) -> bytes | None:
+    """Per method: the val-selected test accuracy beside the test-max one (mean +- std over the final seeds)."""
+    if not rows:
+        return None
+    fig, ax = _figure(title)
+    xs = range(len(rows))
+    ax.bar([x - 0.2 for x in xs], [r[1] for r in rows], 0.4, yerr=[r[2] for r in rows], capsize=3,
+           label="selected on validation")
+    ax.bar([x + 0.2 for x in xs], [r[3] for r in rows], 0.4, yerr=[r[4] for r in rows], capsize=3,
+           label="max over epochs (test-selected)", alpha=0.6)
+    ax.set_xticks(list(xs), [r[0] for r in rows], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(ACC)
+    lo = min(min(r[1], r[3]) for r in rows)
+    ax.set_ylim(max(0.0, lo - 10), 100)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def tuning_progress(title: str, lines: dict[str, list[float]]) -> bytes | None:
+    """Best objective so far against the trial number, one line per study."""
+    lines = {k: v for k, v in lines.items() if any(x == x for x in v)}
+    if not lines:
+        return None
+    fig, ax = _figure(title)
+    for label, values in sorted(lines.items()):
+        ax.plot(range(1, len(values) + 1), [100 * v for v in values], marker=".", label=label)
+    ax.set_xlabel("trial")
+    ax.set_ylabel("best validation accuracy so far (%)")
+    ax.legend(fontsize=7)
+    return _png(fig)
