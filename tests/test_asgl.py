@@ -12,7 +12,8 @@ from spikingjelly.activation_based import functional, neuron as sj_neuron
 
 from snn_methods import build, compose
 from snn_methods.asgl import ASGLLIFNode, HybridSpike, NoiseSchedule, milestone_epochs, set_noise_probability
-from snn_methods.engine.optimizers import NeuronParameter, OptimizerSet, split_optimizer
+from snn_methods.engine.optimizers import OptimizerSet, split_optimizer
+from snn_methods.neurons.parameters import NeuronParameter
 from snn_methods.errors import ConfigError
 from snn_methods.models import create_model
 from snn_methods.neurons import NeuronFactory, spiking_neurons

@@ -1,4 +1,4 @@
-"""Config checks of the pruning methods (collected by snn_methods.config.validate; also applied by the
+"""Config checks of the pruning methods (RULES run by snn_methods.config.validate, check by snn_methods.compat.check; also applied by the
 PruningMethod constructors to their arguments, so the Python API gets the same one-line errors)."""
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ RULES = [
     ("pruning.l1", non_negative, "a number >= 0"),
     ("pruning.temperature", non_negative, "a number >= 0"),
     ("pruning.zero_threshold", non_negative, "a number >= 0"),
-    ("pruning.lr", positive, "a number > 0"),
+    ("pruning.lr", optional(positive), "null (the learning rate of the optimizer that trains the weights) or a number > 0"),
 ]
 
 
