@@ -12,6 +12,7 @@ import torch.nn as nn
 from omegaconf import DictConfig, OmegaConf
 
 from snn_methods import results as results_io
+from snn_methods.compat import check_interpolations
 from snn_methods.config import compose, validate
 from snn_methods.data import DataBundle, LoaderSettings
 from snn_methods.engine import checkpoint, distributed, hardware
@@ -154,6 +155,7 @@ def _resume_point(resume: str, run_dir: Path) -> tuple[Path, Path | None]:
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """Train (or continue) the run described by `cfg`; write results.json and return its content.
     Under DDP every process calls it; rank 0 chooses the run directory and writes every file."""
+    check_interpolations(cfg)            # a `${key}` that does not resolve: one line, before anything reads it
     if cfg.get("pipeline") is not None:   # a multi-stage recipe: its runner calls run() once per stage
         from snn_methods.pipeline import run_stages
 

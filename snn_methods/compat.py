@@ -14,7 +14,7 @@ optimizer or pruning method is checked against every other piece the day it land
   loss            time_average_only
   optimizer       weights_part = "main": a container whose sub-node of that name trains the weights (its class is
                   what the pruning method meets); applies_alpha_gr: the STDS repo's shrink of theta
-  pruning         optimizer_needs(node): the optimizer attribute its settings need (STDS with alpha_gr > 0);
+  pruning         optimizer_needs(node): (optimizer attribute, what to choose) its settings need (STDS, alpha_gr > 0);
                   reads_lr: it reads a learning rate (pruning.lr, else the weights' optimizer's lr)
   method          method.pins: {reason, hint, values}: values that define the method (asgl_sg)
 
@@ -128,12 +128,11 @@ def pruning_and_optimizer(p: Pieces) -> str | None:
         return None
     node = p.cfg.pruning
     needs = getattr(p.pruning, "optimizer_needs", None)
-    attribute = needs(node) if needs is not None else None
-    if attribute and p.optimizer is not None and not getattr(p.optimizer, attribute, False):
-        return (f"pruning={getattr(p.pruning, 'name', _short(p.pruning))} with alpha_gr={node.get('alpha_gr')} and "
-                f"{p.optimizer_key}={_short(p.optimizer)} do not fit: the shrink of theta lives in the optimizer step, "
-                f"which {_short(p.optimizer)} does not have; set {p.optimizer_key}._target_ to "
-                f"snn_methods.pruning.stds.STDSAdam or STDSSGD (optimizer=stds_adam / stds_sgd)")
+    need = needs(node) if needs is not None else None      # (optimizer attribute, what to choose)
+    if need and p.optimizer is not None and not getattr(p.optimizer, need[0], False):
+        where = "" if p.optimizer_key == "optimizer" else f" (here as {p.optimizer_key}._target_)"
+        return (f"{need[1]}{where}: pruning={getattr(p.pruning, 'name', _short(p.pruning))} and "
+                f"{p.optimizer_key}={_short(p.optimizer)} do not fit, {_short(p.optimizer)} has no {need[0]}")
     if getattr(p.pruning, "reads_lr", False) and node.get("lr") is None and all(
             OmegaConf.select(p.cfg, f"{key}.lr", default=None) is None for key in ("optimizer", p.optimizer_key)):
         return (f"pruning={getattr(p.pruning, 'name', _short(p.pruning))} reads a learning rate, but pruning.lr is null "

@@ -170,9 +170,12 @@ class STDS(LayerPruning):
         return [stds.theta_of(m) for _, m in self.layers]
 
     @staticmethod
-    def optimizer_needs(node: Any) -> str | None:
+    def optimizer_needs(node: Any) -> tuple[str, str] | None:
         """The composition contract (snn_methods/compat.py): the optimizer capability these settings need."""
-        return "applies_alpha_gr" if node.get("alpha_gr") else None
+        if not node.get("alpha_gr"):
+            return None
+        return ("applies_alpha_gr", f"pruning.alpha_gr={node.get('alpha_gr')} needs optimizer=stds_adam or "
+                                    f"optimizer=stds_sgd (the shrink of theta is part of their step)")
 
     def make_optimizer(self, model: nn.Module, optimizer: OptimizerFactory) -> torch.optim.Optimizer:
         theta, rest = self.pruned_weights(), self.other_parameters(model)
