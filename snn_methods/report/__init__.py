@@ -15,11 +15,12 @@ __all__ = ["Group", "Run", "find_runs", "group_runs", "make_report"]
 def make_report(dirs: Sequence[str | Path], out: str | Path | None = None) -> dict:
     """Write the report files for the runs under `dirs`; return {'html', 'summary', 'runs'} paths and the data."""
     from snn_methods.errors import UserError
-    from snn_methods.report import page
+    from snn_methods.report import composition, page
 
     runs = find_runs(dirs)
     if not runs:
         raise UserError(f"no finished run (complete results.json) under {', '.join(map(str, dirs))}")
     tables = group_runs(runs)
-    files = page.write(Path(out) if out else Path(dirs[0]), tables, runs, [str(d) for d in dirs])
+    files = page.write(Path(out) if out else Path(dirs[0]), tables, runs, [str(d) for d in dirs],
+                       extra=composition.sections(dirs))
     return {**files, "tables": tables, "run_list": runs}
