@@ -42,15 +42,16 @@ RULES = {
 }
 PRUNING = {"Grad R": ("pruning=grad_rewire", "pruning.alpha", ["pruning.lr=1e-3"]),
            "STDS": ("pruning=stds", "pruning.flat_width", [])}
-GRIDS = {   # strengths bracketing 10 % ... 2 % connectivity for seed 0 (calibrated with the same budget)
-    ("BPTT", "Grad R"): [0.6, 1.2, 2.0, 3.2],
-    ("DSR (IF)", "Grad R"): [0.6, 1.2, 2.0, 3.2],
-    ("ASGL", "Grad R"): [0.6, 1.2, 2.0, 3.2],
-    ("rate-BP", "Grad R"): [0.6, 1.2, 2.0, 3.2],
-    ("BPTT", "STDS"): [0.15, 0.25, 0.4, 0.6],
-    ("DSR (IF)", "STDS"): [0.15, 0.25, 0.4, 0.6],
-    ("ASGL", "STDS"): [0.15, 0.25, 0.4, 0.6],
-    ("rate-BP", "STDS"): [0.15, 0.25, 0.4, 0.6],
+GRIDS = {   # strengths bracketing 10 % ... 2 % connectivity, from a seed-0 calibration with the same budget (below
+    # the lowest value a network is still dense-ish, above the highest it has fallen to 0 %: the cliff)
+    ("BPTT", "Grad R"): [0.4, 0.5, 0.6, 0.7, 0.85],
+    ("DSR (IF)", "Grad R"): [1.4, 1.8, 2.2, 2.6, 3.0],
+    ("ASGL", "Grad R"): [0.4, 0.5, 0.6, 0.7, 0.85],
+    ("rate-BP", "Grad R"): [0.4, 0.5, 0.6, 0.7, 0.85],
+    ("BPTT", "STDS"): [0.2, 0.25, 0.3, 0.35],
+    ("DSR (IF)", "STDS"): [0.15, 0.4, 0.9, 1.8],
+    ("ASGL", "STDS"): [0.15, 0.3, 0.5, 0.8],
+    ("rate-BP", "STDS"): [0.2, 0.25, 0.3, 0.35],
 }
 TARGETS = [0.10, 0.05, 0.02]
 

@@ -18,7 +18,7 @@ optimizer or pruning method is checked against every other piece the day it land
                   reads_lr: it reads a learning rate (pruning.lr, else the weights' optimizer's lr)
   method          method.pins: {reason, hint, values}: values that define the method (asgl_sg)
 
-The value checks that relate several keys of one piece live beside that piece and run from CONSISTENCY below.
+The checks that relate several keys of one piece live beside that piece and run from `_consistency` below.
 """
 from __future__ import annotations
 

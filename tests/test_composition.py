@@ -216,3 +216,20 @@ def test_the_report_shows_the_matrix_with_refusals_and_bench_sections(tmp_path):
     assert "bptt method.step_mode=s" in page and "90.0 % / 1.000" in page and "80.0 % / 0.250" in page
     assert "refused: pruning.alpha_gr=1.0 needs optimizer=stds_adam" in page
     assert "Sparsity across rules" in page and "<td>95.0 ± 0.5</td>" in page
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overrides", [
+    ["method=asgl", "pruning=grad_rewire", "pruning.lr=1e-3", "pruning.alpha=0.3"],
+    ["method=asgl", "pruning=stds", "pruning.flat_width=0.15"],
+    ["method=rate_bp", "pruning=grad_rewire", "pruning.alpha=0.3"],
+    ["method=rate_bp", "pruning=stds", "pruning.flat_width=0.2"],
+    ["method=dsr", "neuron=dsr_if", "model=dsr_mlp", "pruning=grad_rewire", "pruning.lr=1e-3", "pruning.alpha=1.4"],
+], ids=["asgl-gradr", "asgl-stds", "ratebp-gradr", "ratebp-stds", "dsr-if-gradr"])
+def test_combinations_train_on_digits_to_low_connectivity_well_above_chance(tmp_path, overrides):
+    """Issue 14's acceptance runs: 10 epochs on digits (10 classes, chance 10 %), the pruning strength chosen for
+    this budget (docs/composition.md; Grad R at Adam's lr 1e-3 where the rule's recipe is SGD at 0.1)."""
+    cfg = compose([*overrides, "epochs=10", "T=4", "batch_size=32", "logger=none", "train.progress=false",
+                   "hardware=cpu"])
+    final = run(cfg, run_dir=tmp_path)["final"]
+    assert final["connectivity"] < 0.5 and final["test_acc"] > 0.6, final

@@ -47,11 +47,13 @@ def check_arguments(**kwargs: Any) -> None:
 
 def check(cfg: Any) -> None:
     """Rules relating several keys of the pruning group."""
-    node = cfg.get("pruning")
-    if node is None:
+    from snn_methods.compat import target_of
+    from snn_methods.pruning.methods import STDS, GradRewire
+
+    node, cls = cfg.get("pruning"), target_of(cfg, "pruning")
+    if not isinstance(cls, type):
         return
-    target = str(node.get("_target_", ""))
-    if target.endswith("GradRewire"):
+    if issubclass(cls, GradRewire):
         check_grad_rewire_target(OmegaConf.select(cfg, "pruning.target_sparsity"))
-    if target.endswith("STDS"):
+    if issubclass(cls, STDS):
         check_stds_shift(node.get("init_shift"), node.get("gradual"))
