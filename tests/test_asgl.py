@@ -475,6 +475,7 @@ def test_method_asgl_sg_is_asgl_without_noise_and_with_a_fixed_width():
     sg = OmegaConf.to_container(compose(["method=asgl_sg"]), resolve=True)
     plain = OmegaConf.to_container(compose(["method=asgl", "method.p=0", "neuron.train_width=false"]), resolve=True)
     sg["method"]["name"] = plain["method"]["name"]
+    assert sg["method"].pop("pins")["values"] == {"method.p": 0.0, "neuron.train_width": False}   # what defines it
     assert sg == plain
 
 
