@@ -149,12 +149,10 @@ def plot(summary: dict, path: Path) -> None:
 
 
 def machine() -> str:
-    import torch
-
-    import spikingjelly
+    from importlib.metadata import version
 
     return (f"{platform.machine()} CPU, {os.cpu_count()} cores (shared), python {platform.python_version()}, torch "
-            f"{torch.__version__}, spikingjelly {getattr(spikingjelly, '__version__', '?')}")
+            f"{version('torch')}, spikingjelly {version('spikingjelly')}")
 
 
 def main() -> None:
