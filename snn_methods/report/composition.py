@@ -82,11 +82,9 @@ def bench_sections(dirs: Iterable[str | Path]) -> list[str]:
 
 
 def sections(dirs: Iterable[str | Path]) -> list[str]:
-    """HTML sections for the report page: the composition matrix (when the runs span several rules and several
-    pruning methods) and every bench section found."""
+    """HTML sections for the report page: the composition matrix (when the sweeps hold more than one launch.py job)
+    and every bench section found."""
     dirs = list(dirs)
     cells = matrix(dirs)
-    extra = []
-    if len({r for r, _ in cells}) > 1 and len({c for _, c in cells}) > 1:
-        extra.append(matrix_html(cells))
+    extra = [matrix_html(cells)] if len(cells) > 1 else []
     return extra + bench_sections(dirs)
