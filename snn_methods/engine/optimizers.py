@@ -3,7 +3,7 @@ neurons' own parameters (`NeuronParameter`: surrogate widths, leaks, thresholds)
 another optimizer (ASGL, spec dsr_asgl.md B.9)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
 import torch
 import torch.nn as nn

@@ -9,8 +9,8 @@ import torch.nn as nn
 
 from snn_methods.errors import ConfigError
 from snn_methods.neurons.parameters import NeuronParameter
-from snn_methods.pruning.base import PruningMethod
 from snn_methods.optimizer_set import OptimizerSet
+from snn_methods.pruning.base import PruningMethod
 from snn_methods.pruning.deep_rewiring import DeepRewiring
 from snn_methods.pruning.grad_rewiring import GradRewiring
 from snn_methods.pruning.selection import exclude_layers, prunable_layers
