@@ -27,20 +27,8 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
+from snn_methods.config import target_of
 from snn_methods.errors import ConfigError
-
-
-def target_of(cfg: DictConfig, key: str) -> Any:
-    """The class or function named by `key._target_` (None when absent or not importable: instantiation reports that)."""
-    from hydra.utils import get_method
-
-    target = OmegaConf.select(cfg, f"{key}._target_", default=None)
-    if not isinstance(target, str):
-        return None
-    try:
-        return get_method(target)
-    except Exception:
-        return None
 
 
 def _short(obj: Any) -> str:

@@ -36,6 +36,19 @@ def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictC
         raise ConfigError(one_line(str(e))) from e
 
 
+def target_of(cfg: DictConfig, key: str) -> Any:
+    """The class or function named by `key._target_` (None when absent or not importable: instantiation reports that)."""
+    from hydra.utils import get_method
+
+    target = OmegaConf.select(cfg, f"{key}._target_", default=None)
+    if not isinstance(target, str):
+        return None
+    try:
+        return get_method(target)
+    except Exception:
+        return None
+
+
 def one_line(message: str) -> str:
     """Hydra's messages span several lines (options, search path); keep what names the problem."""
     lines = [ln.strip() for ln in message.splitlines() if ln.strip()]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from snn_methods.config import int_at_least, one_of, optional
+from snn_methods.config import int_at_least, one_of, optional, target_of
 from snn_methods.data.event_transforms import PIPELINES
 from snn_methods.errors import ConfigError
 
@@ -33,8 +33,6 @@ RULES = [
 
 def check(cfg: DictConfig) -> None:
     """A data set's declared `splits` and `frames_are_time_steps` (attributes of its function, neuromorphic.py)."""
-    from snn_methods.compat import target_of
-
     data = target_of(cfg, "dataset")
     name = getattr(data, "__name__", "this data set")
     splits = getattr(data, "splits", None)

@@ -6,7 +6,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from snn_methods.config import int_at_least, non_negative, one_of, optional, positive
+from snn_methods.config import int_at_least, non_negative, one_of, optional, positive, target_of
 from snn_methods.errors import ConfigError
 from snn_methods.pruning.stds import REPARAMETERISATIONS, SCHEDULES
 
@@ -47,7 +47,6 @@ def check_arguments(**kwargs: Any) -> None:
 
 def check(cfg: Any) -> None:
     """Rules relating several keys of the pruning group."""
-    from snn_methods.compat import target_of
     from snn_methods.pruning.methods import STDS, GradRewire
 
     node, cls = cfg.get("pruning"), target_of(cfg, "pruning")
