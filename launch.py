@@ -69,6 +69,16 @@ def _default_groups() -> set[str]:
     return {str(k).split()[-1] for e in entries if isinstance(e, dict) for k in e}
 
 
+def _write_refusal(job_dir: Path, error: Exception) -> None:
+    """A sweep job stopped by a user error leaves its reason where the report finds it (snn_methods/report)."""
+    import json
+
+    from snn_methods.errors import ConfigError
+
+    if isinstance(error, ConfigError):
+        (job_dir / "refused.json").write_text(json.dumps({"reason": str(error)}))
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     # imported here, not at the top: a bad group choice (checked before Hydra starts) answers without importing torch
@@ -88,6 +98,7 @@ def main(cfg: DictConfig) -> float | None:
     except UserError as e:
         if hydra_cfg.mode.name == "MULTIRUN":  # let the launcher record this job as failed, go on
             log.error("%s", e)
+            _write_refusal(Path(hydra_cfg.runtime.output_dir), e)
             raise
         print(f"{'stopped' if isinstance(e, Preempted) else 'error'}: {e}", file=sys.stderr)
         sys.exit(1 if isinstance(e, TrainingDiverged) else 3 if isinstance(e, Preempted) else

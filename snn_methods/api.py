@@ -10,6 +10,7 @@ from typing import Sequence
 from omegaconf import DictConfig
 
 from snn_methods.ann2snn import run_stages
+from snn_methods.compat import check_interpolations
 from snn_methods.config import compose
 from snn_methods.engine.experiment import Experiment, build
 from snn_methods.engine.experiment import instantiate as _instantiate  # noqa: F401  (the name before it moved)
@@ -24,6 +25,7 @@ def execute(cfg: DictConfig, overrides: Sequence[str] = (), run_dir: str | Path 
     """What `python launch.py OVERRIDES` does with its config: mode=test evaluates `ckpt` (eval.json; `overrides`
     are the ones the config was composed with, which mode=test checks against the checkpoint's config), a
     multi-stage recipe runs its stages (each an ordinary training run), anything else trains one run."""
+    check_interpolations(cfg)            # a `${key}` that does not resolve: one line, before anything reads it
     if cfg.get("mode", "train") == "test":
         return run_test(cfg, list(overrides), run_dir)
     if cfg.get("pipeline") is not None:

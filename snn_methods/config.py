@@ -10,7 +10,7 @@ from numbers import Integral
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from snn_methods.errors import ConfigError
 from snn_methods.values import is_finite_number
@@ -41,6 +41,19 @@ def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictC
         raise ConfigError(one_line(str(e))) from e
 
 
+def target_of(cfg: DictConfig, key: str) -> Any:
+    """The class or function named by `key._target_` (None when absent or not importable: instantiation reports that)."""
+    from hydra.utils import get_method
+
+    target = OmegaConf.select(cfg, f"{key}._target_", default=None)
+    if not isinstance(target, str):
+        return None
+    try:
+        return get_method(target)
+    except Exception:
+        return None
+
+
 def one_line(message: str) -> str:
     """Hydra's messages span several lines (options, search path); keep what names the problem."""
     lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
@@ -50,9 +63,9 @@ def one_line(message: str) -> str:
 
 # --------------------------------------------------------------------------------------------- validation
 # A rule: (dotted key, check(value) -> bool, text naming the allowed values). Keys absent from a config are
-# skipped, so a rule for a group's key only applies when that option is selected. The core rules are below;
-# a subpackage adds its own in a module `snn_methods/<subpackage>/checks.py` defining `RULES` (a list of the
-# same tuples) and optionally `check(cfg)` for rules that relate several keys; `validate` collects them all.
+# skipped, so a rule for a group's key only applies when that option is selected. The core rules are below; a
+# piece keeps its own table as `RULES` in `snn_methods/<subpackage>/checks.py` (listed in `rule_tables`). Whether
+# the pieces fit together, and checks relating several keys: snn_methods/compat.py, run last.
 Rule = tuple[str, Callable[[Any], bool], str]
 
 
@@ -112,20 +125,16 @@ OBJECTIVES = ("final.test_acc", "final.val_acc", "final.connectivity", "final.fi
               "best.val_acc", "best.test_acc_at_best_val", "best.test_acc_max")
 
 
-def _subpackage_checks() -> list[Any]:
-    """The `checks` modules of snn_methods' subpackages (imported once, in name order)."""
-    import importlib
-    import importlib.util
-    import pkgutil
+def rule_tables() -> list[list[Rule]]:
+    """The value rules: the core ones above and each piece's table beside its code (one plain list)."""
+    from snn_methods.asgl import checks as asgl
+    from snn_methods.data import checks as data
+    from snn_methods.ann2snn import checks as pipeline
+    from snn_methods.pruning import checks as pruning
+    from snn_methods.reuse import checks as reuse
+    from snn_methods.rules import checks as rules
 
-    import snn_methods
-
-    found = []
-    for sub in sorted(pkgutil.iter_modules(snn_methods.__path__), key=lambda m: m.name):
-        name = f"snn_methods.{sub.name}.checks"
-        if sub.ispkg and importlib.util.find_spec(name) is not None:
-            found.append(importlib.import_module(name))
-    return found
+    return [RULES, rules.RULES, pruning.RULES, asgl.RULES, data.RULES, pipeline.RULES, reuse.RULES]
 
 
 def _select(cfg: DictConfig, key: str) -> tuple[bool, Any]:
@@ -146,9 +155,13 @@ def _sparsity_keys(node: Any, prefix: str) -> Iterable[str]:
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError (one line: key, bad value, allowed values) for the first bad value."""
-    modules = _subpackage_checks()
-    for key, check, allowed in RULES + [rule for m in modules for rule in getattr(m, "RULES", [])]:
+    from snn_methods import compat
+
+    compat.check_interpolations(cfg)
+    for key, check, allowed in (rule for table in rule_tables() for rule in table):
         present, value = _select(cfg, key)
+        if isinstance(value, (DictConfig, ListConfig)):
+            value = OmegaConf.to_container(value, resolve=True)
         if present and not check(value):
             raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
     for key in _sparsity_keys(cfg.get("pruning"), "pruning"):
@@ -167,6 +180,4 @@ def validate(cfg: DictConfig) -> None:
                           "from hardware: {slurm: {...}} to launcher: {...}")
     if OmegaConf.select(cfg, "method.rule") is None:
         raise ConfigError("method.rule is missing: a method file must define the gradient rule (see conf/method/bptt.yaml)")
-    for module in modules:
-        if hasattr(module, "check"):
-            module.check(cfg)
+    compat.check(cfg)

@@ -12,7 +12,8 @@ from spikingjelly.activation_based import functional, neuron as sj_neuron
 
 from snn_methods import build, compose
 from snn_methods.asgl import ASGLLIFNode, HybridSpike, NoiseSchedule, milestone_epochs, set_noise_probability
-from snn_methods.engine.optimizers import NeuronParameter, OptimizerSet, split_optimizer
+from snn_methods.engine.optimizers import OptimizerSet, split_optimizer
+from snn_methods.neurons.parameters import NeuronParameter
 from snn_methods.errors import ConfigError
 from snn_methods.models import create_model
 from snn_methods.neurons import NeuronFactory, spiking_neurons
@@ -474,6 +475,7 @@ def test_method_asgl_sg_is_asgl_without_noise_and_with_a_fixed_width():
     sg = OmegaConf.to_container(compose(["method=asgl_sg"]), resolve=True)
     plain = OmegaConf.to_container(compose(["method=asgl", "method.p=0", "neuron.train_width=false"]), resolve=True)
     sg["method"]["name"] = plain["method"]["name"]
+    assert sg["method"].pop("pins")["values"] == {"method.p": 0.0, "neuron.train_width": False}   # what defines it
     assert sg == plain
 
 

@@ -14,7 +14,8 @@ from snn_methods.config import CONF_DIR
 from snn_methods.engine import checkpoints, loop
 from snn_methods.errors import ConfigError
 from snn_methods.models import create_model, list_models
-from snn_methods.pruning import (STDS, DeepRewire, DeepRewiring, GradRewire, GradRewiring, OptimizerChain,
+from snn_methods.optimizer_set import OptimizerSet
+from snn_methods.pruning import (STDS, DeepRewire, DeepRewiring, GradRewire, GradRewiring,
                                  prunable_layers, stds)
 
 METHODS = ["grad_rewire", "deep_rewire", "soft_deep_rewire", "stds", "stds_grad_rewire"]
@@ -42,7 +43,7 @@ def test_every_method_trains_a_model_with_bn_and_biases(tiny, method):
 
 def test_selection_rule_weights_to_the_pruning_optimizer_bn_and_biases_to_the_base_one(tiny):
     exp = build(tiny("method=grad_rewire", "model=spiking_vgg11"))
-    assert isinstance(exp.optimizer, OptimizerChain)
+    assert isinstance(exp.optimizer, OptimizerSet)
     rewired, base = exp.optimizer.optimizers
     assert isinstance(rewired, GradRewiring) and type(base) is torch.optim.Adam
     weights = [m.weight for _, m in prunable_layers(exp.model)]
@@ -198,7 +199,7 @@ def test_a_run_resumed_mid_way_restores_theta_signs_masks_and_schedule_exactly(t
     assert _same(ck_whole["model"], ck_cut["model"])
     assert _same(ck_whole["optimizer"], ck_cut["optimizer"])       # theta, signs, masks, Adam moments
     assert _same(ck_whole["pruning"], ck_cut["pruning"])           # schedule position, last epoch's connections
-    states = ck_cut["optimizer"].get("optimizers", [ck_cut["optimizer"]])[0]["state"]
+    states = ck_cut["optimizer"].get("pruning", ck_cut["optimizer"])["state"]   # OptimizerSet: {"pruning", "base"}
     assert all(state_keys <= set(s) for s in states.values())
     if "method=stds" in overrides:
         assert ck_cut["pruning"]["steps"] == resumed["steps"] == 12 and ck_cut["pruning"]["width"] == pytest.approx(

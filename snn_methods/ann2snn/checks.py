@@ -1,4 +1,4 @@
-"""Config checks for multi-stage recipes (collected by snn_methods.config.validate)."""
+"""Config checks for multi-stage recipes (RULES run by snn_methods.config.validate, check by snn_methods.compat.check)."""
 from __future__ import annotations
 
 from omegaconf import DictConfig

@@ -10,20 +10,27 @@
 Each neuron built by the factory has its own decay, threshold and hybrid spike (width and noise mask), as the
 original deep-copies them per layer. Learned decay / threshold / width are NeuronParameters (ASGL's recipe trains
 them with a separate optimizer); a learned threshold is clamped to >= 0 in place before every forward.
+
+The potential is kept between calls (a SpikingJelly memory, cleared by `functional.reset_net`), so a model run one
+time step per call (method.step_mode=s) integrates over time exactly as one call on [T, N, ...] does; the original
+only runs multi-step, from v = 0 after every reset.
 """
 from __future__ import annotations
 
 import math
 
 import torch
-import torch.nn as nn
+from spikingjelly.activation_based import base
 
-from snn_methods.asgl.surrogate import HybridSpike
-from snn_methods.engine.optimizers import NeuronParameter
+from snn_methods.asgl.surrogate import SMOOTH_FUNCTIONS, HybridSpike
+from snn_methods.neurons.parameters import NeuronParameter
 
 
-class ASGLLIFNode(nn.Module):
+class ASGLLIFNode(base.MemoryModule):
     step_mode = "m"
+    # the composition contract (snn_methods/compat.py): 's'-mode calls continue the potential; surrogate by name
+    carries_state = True
+    named_surrogates = SMOOTH_FUNCTIONS
 
     def __init__(self, surrogate: str = "mns_sig", width: float = 1.0, train_width: bool = True,
                  granularity: str = "layer", decay: float = 0.5, train_decay: bool = False, v_threshold: float = 1.0,
@@ -33,6 +40,7 @@ class ASGLLIFNode(nn.Module):
             raise ValueError(f"decay={decay!r} is invalid: must be in (0, 1) (it is stored as its logit)")
         if not (isinstance(v_threshold, (int, float)) and v_threshold > 0):
             raise ValueError(f"v_threshold={v_threshold!r} is invalid: must be a number > 0")
+        self.register_memory("v", 0.0)
         self.surrogate_function = HybridSpike(surrogate, width, train_width, granularity, p)
         self.v_reset = None if v_reset is None else float(v_reset)
         self.train_decay, self.train_thresh = bool(train_decay), bool(train_thresh)
@@ -53,13 +61,14 @@ class ASGLLIFNode(nn.Module):
             with torch.no_grad():
                 self.v_threshold.clamp_(min=0.0)
         leak, theta = torch.sigmoid(self.decay_logit), self.v_threshold
-        v: torch.Tensor | float = 0.0
+        v = self.v
         out = []
         for x in x_seq:
             v = leak * v + x
             y = self.surrogate_function(v - theta)
             v = v - theta * y if self.v_reset is None else v * (1 - y) + self.v_reset * y
             out.append(y * theta)
+        self.v = v
         return torch.stack(out)
 
     @property

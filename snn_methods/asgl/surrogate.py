@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.lazy import LazyModuleMixin
 
-from snn_methods.engine.optimizers import NeuronParameter, UninitializedNeuronParameter
+from snn_methods.neurons.parameters import NeuronParameter, UninitializedNeuronParameter
 from snn_methods.values import is_finite_number
 
 SMOOTH_FUNCTIONS = ("mns_sig", "mns_rec")

@@ -1,9 +1,9 @@
-"""Config value checks for the data sets (collected by snn_methods.config.validate)."""
+"""Config value checks for the data sets (RULES run by snn_methods.config.validate, check by snn_methods.compat.check)."""
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from snn_methods.config import int_at_least, one_of, optional
+from snn_methods.config import int_at_least, one_of, optional, target_of
 from snn_methods.data.event_transforms import PIPELINES
 from snn_methods.errors import ConfigError
 
@@ -30,18 +30,16 @@ RULES = [
     ("dataset.pil_premultiply_la", _is_bool, "true or false"),
 ]
 
-SPLITS = {"cifar10_dvs": ("first900", "random", "folders"), "dvs128_gesture": ("official", "folders")}
-
 
 def check(cfg: DictConfig) -> None:
-    target = str(OmegaConf.select(cfg, "dataset._target_") or "")
-    for name, splits in SPLITS.items():
-        if not target.endswith(f".{name}"):
-            continue
-        split = OmegaConf.select(cfg, "dataset.split")
-        if split not in splits:
-            raise ConfigError(f"dataset.split={split!r} is invalid for {name}: must be {' | '.join(splits)}")
-        frames = OmegaConf.select(cfg, "dataset.frames")
-        if frames != cfg.get("T"):
-            raise ConfigError(f"dataset.frames={frames} but T={cfg.get('T')}: an event data set gives one frame per "
-                              f"time step; leave dataset.frames at its default ${{T}} or set both equal")
+    """A data set's declared `splits` and `frames_are_time_steps` (attributes of its function, neuromorphic.py)."""
+    data = target_of(cfg, "dataset")
+    name = getattr(data, "__name__", "this data set")
+    splits = getattr(data, "splits", None)
+    split = OmegaConf.select(cfg, "dataset.split")
+    if splits is not None and split not in splits:
+        raise ConfigError(f"dataset.split={split!r} is invalid for {name}: must be {' | '.join(splits)}")
+    frames = OmegaConf.select(cfg, "dataset.frames")
+    if getattr(data, "frames_are_time_steps", False) and frames != cfg.get("T"):
+        raise ConfigError(f"dataset.frames={frames} but T={cfg.get('T')}: an event data set gives one frame per "
+                          f"time step; leave dataset.frames at its default ${{T}} or set both equal")

@@ -249,3 +249,9 @@ def dvs128_gesture(*, name: str = "dvs128_gesture", root: str, frames: int, spli
     return _bundle(name, 11, train, test, read, frame_size, size, pipeline, augment, False,
                    dict(pil_uint8_wrap=pil_uint8_wrap, pil_premultiply_la=pil_premultiply_la), val_from,
                    val_fraction, split_seed, num_workers, loader, info)
+
+
+# declared for the config checks (snn_methods/data/checks.py): the splits each data set knows; one frame per time step
+cifar10_dvs.splits = ("first900", "random", "folders")
+dvs128_gesture.splits = ("official", "folders")
+cifar10_dvs.frames_are_time_steps = dvs128_gesture.frames_are_time_steps = True

@@ -1,4 +1,4 @@
-"""Config checks for the `neuron/` group (collected by snn_methods.config.validate)."""
+"""Value checks of the `neuron/` group (run by snn_methods.compat.check; whether a neuron fits the rule: compat)."""
 from __future__ import annotations
 
 
@@ -66,6 +66,3 @@ def check(cfg: DictConfig) -> None:
         tau = values["tau"]
         if not (is_finite_number(tau) and tau > 1):
             raise ConfigError(f"neuron.tau={tau!r} is invalid: must be a number > 1 (SpikingJelly's LIF needs tau > 1)")
-    if OmegaConf.select(cfg, "method.name") == "dsr" and not is_dsr_neuron(cfg):
-        raise ConfigError(f"method=dsr needs a DSR neuron (neuron._target_ is {OmegaConf.select(cfg, 'neuron._target_')}): "
-                          f"choose neuron=dsr_lif or neuron=dsr_if")

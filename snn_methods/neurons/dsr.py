@@ -28,6 +28,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from snn_methods.neurons.parameters import NeuronParameter
+
 from snn_methods.errors import ConfigError
 from snn_methods.values import is_finite_number
 
@@ -140,6 +142,11 @@ class DSRNode(nn.Module):
     """Common part of the DSR neurons: the threshold parameter, its bound, its gradient factor."""
 
     step_mode = "m"
+    # the composition contract (snn_methods/compat.py)
+    own_backward = True
+    carries_state = False
+    single_step_reason = ("their backward differentiates the firing rate of the whole [T, N, ...] sequence, which one "
+                          "time step per call does not give")
 
     def __init__(self, v_threshold: float, alpha: float, v_threshold_bound: float, v_threshold_trainable: bool = True,
                  v_threshold_grad_scale: float = 1.0, v_threshold_grad_sum_ranks: bool = False,
@@ -147,7 +154,7 @@ class DSRNode(nn.Module):
         super().__init__()
         check_params(dict(v_threshold=v_threshold, alpha=alpha, v_threshold_bound=v_threshold_bound,
                           v_threshold_grad_scale=v_threshold_grad_scale, v_threshold_bound_mode=v_threshold_bound_mode))
-        self.v_threshold = nn.Parameter(torch.tensor(float(v_threshold)), requires_grad=bool(v_threshold_trainable))
+        self.v_threshold = NeuronParameter(torch.tensor(float(v_threshold)), requires_grad=bool(v_threshold_trainable))
         self.alpha = float(alpha)
         self.v_threshold_bound = float(v_threshold_bound)
         self.v_threshold_grad_scale = float(v_threshold_grad_scale)

@@ -1,4 +1,4 @@
-"""Config checks of the pruning methods (collected by snn_methods.config.validate; also applied by the
+"""Config checks of the pruning methods (RULES run by snn_methods.config.validate, check by snn_methods.compat.check; also applied by the
 PruningMethod constructors to their arguments, so the Python API gets the same one-line errors)."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from snn_methods.config import int_at_least, non_negative, one_of, optional, positive
+from snn_methods.config import int_at_least, non_negative, one_of, optional, positive, target_of
 from snn_methods.errors import ConfigError
 from snn_methods.pruning.stds import REPARAMETERISATIONS, SCHEDULES
 
@@ -20,7 +20,7 @@ RULES = [
     ("pruning.l1", non_negative, "a number >= 0"),
     ("pruning.temperature", non_negative, "a number >= 0"),
     ("pruning.zero_threshold", non_negative, "a number >= 0"),
-    ("pruning.lr", positive, "a number > 0"),
+    ("pruning.lr", optional(positive), "null (the learning rate of the optimizer that trains the weights) or a number > 0"),
 ]
 
 
@@ -47,11 +47,12 @@ def check_arguments(**kwargs: Any) -> None:
 
 def check(cfg: Any) -> None:
     """Rules relating several keys of the pruning group."""
-    node = cfg.get("pruning")
-    if node is None:
+    from snn_methods.pruning.methods import STDS, GradRewire
+
+    node, cls = cfg.get("pruning"), target_of(cfg, "pruning")
+    if not isinstance(cls, type):
         return
-    target = str(node.get("_target_", ""))
-    if target.endswith("GradRewire"):
+    if issubclass(cls, GradRewire):
         check_grad_rewire_target(OmegaConf.select(cfg, "pruning.target_sparsity"))
-    if target.endswith("STDS"):
+    if issubclass(cls, STDS):
         check_stds_shift(node.get("init_shift"), node.get("gradual"))

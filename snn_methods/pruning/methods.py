@@ -8,8 +8,9 @@ import torch
 import torch.nn as nn
 
 from snn_methods.errors import ConfigError
+from snn_methods.neurons.parameters import NeuronParameter
+from snn_methods.optimizer_set import OptimizerSet
 from snn_methods.pruning.base import PruningMethod
-from snn_methods.pruning.chain import OptimizerChain
 from snn_methods.pruning.deep_rewiring import DeepRewiring
 from snn_methods.pruning.grad_rewiring import GradRewiring
 from snn_methods.pruning.selection import exclude_layers, prunable_layers
@@ -71,17 +72,29 @@ class LayerPruning(PruningMethod):
             self._alive = {n: t.bool().cpu() for n, t in state["alive"].items()}
 
 
-class _RewiringOptimizerMethod(LayerPruning):
-    """Grad R / Deep R: a pruning optimizer on the prunable weights, the configured (base) optimizer on the rest
-    (biases, BatchNorm), stepped together."""
+def weights_lr(optimizer: OptimizerFactory) -> float:
+    """The learning rate the configured optimizer gives conv / linear weights (ASGL's split optimizer: `main`'s)."""
+    probe = optimizer([torch.zeros(1, 1, requires_grad=True)])
+    return float(probe.param_groups[0]["lr"])
 
-    def make_pruning_optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+
+class _RewiringOptimizerMethod(LayerPruning):
+    """Grad R / Deep R: a pruning optimizer on the prunable weights in place of the configured (base) optimizer,
+    which keeps the rest (biases, BatchNorm, neuron parameters), stepped together as one OptimizerSet. With ASGL's
+    split optimizer the pruned weights are those `main` would train: the pruning optimizer takes `main`'s place for
+    them (its lr: pruning.lr, null = main's lr), and every LR schedule acts on it as on `main`; `neuron` keeps its
+    constant lr."""
+
+    reads_lr = True     # the composition contract (snn_methods/compat.py)
+
+    def make_pruning_optimizer(self, params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
         raise NotImplementedError
 
     def make_optimizer(self, model: nn.Module, optimizer: OptimizerFactory) -> torch.optim.Optimizer:
-        pruning_opt = self.make_pruning_optimizer(self.pruned_weights())
+        lr = self.kwargs["lr"] if self.kwargs["lr"] is not None else weights_lr(optimizer)
+        pruning_opt = self.make_pruning_optimizer(self.pruned_weights(), lr)
         rest = self.other_parameters(model)
-        return OptimizerChain([pruning_opt, optimizer(rest)]) if rest else pruning_opt
+        return OptimizerSet({"pruning": pruning_opt, "base": optimizer(rest)}) if rest else pruning_opt
 
 
 class GradRewire(_RewiringOptimizerMethod):
@@ -90,7 +103,7 @@ class GradRewire(_RewiringOptimizerMethod):
 
     name = "grad_rewire"
 
-    def __init__(self, lr: float, alpha: float = 1e-3, target_sparsity: float = 0.95,
+    def __init__(self, lr: float | None = None, alpha: float = 1e-3, target_sparsity: float = 0.95,
                  betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
                  exclude: Sequence[str] = (), zero_threshold: float = 0.0):
         super().__init__(exclude, zero_threshold)
@@ -99,8 +112,8 @@ class GradRewire(_RewiringOptimizerMethod):
         self.kwargs = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, alpha=alpha,
                            s=target_sparsity)
 
-    def make_pruning_optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
-        return GradRewiring(params, **self.kwargs)
+    def make_pruning_optimizer(self, params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
+        return GradRewiring(params, **{**self.kwargs, "lr": lr})
 
 
 class DeepRewire(_RewiringOptimizerMethod):
@@ -108,7 +121,7 @@ class DeepRewire(_RewiringOptimizerMethod):
 
     name = "deep_rewire"
 
-    def __init__(self, lr: float, l1: float = 1e-3, max_sparsity: float = 0.95, temperature: float = 0.0,
+    def __init__(self, lr: float | None = None, l1: float = 1e-3, max_sparsity: float = 0.95, temperature: float = 0.0,
                  soft: bool = False, faithful_stale_mask: bool = True, betas: Sequence[float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, exclude: Sequence[str] = (),
                  zero_threshold: float = 0.0):
@@ -120,8 +133,8 @@ class DeepRewire(_RewiringOptimizerMethod):
         self.kwargs = dict(lr=lr, l1=l1, max_s=max_sparsity, temperature=temperature, soft=soft, betas=tuple(betas),
                            eps=eps, weight_decay=weight_decay, faithful_stale_mask=faithful_stale_mask)
 
-    def make_pruning_optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
-        return DeepRewiring(params, **self.kwargs)
+    def make_pruning_optimizer(self, params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
+        return DeepRewiring(params, **{**self.kwargs, "lr": lr})
 
 
 class STDS(LayerPruning):
@@ -156,20 +169,30 @@ class STDS(LayerPruning):
     def pruned_weights(self) -> list[torch.Tensor]:
         return [stds.theta_of(m) for _, m in self.layers]
 
+    @staticmethod
+    def optimizer_needs(node: Any) -> tuple[str, str] | None:
+        """The composition contract (snn_methods/compat.py): the optimizer capability these settings need."""
+        if not node.get("alpha_gr"):
+            return None
+        return ("applies_alpha_gr", f"pruning.alpha_gr={node.get('alpha_gr')} needs optimizer=stds_adam or "
+                                    f"optimizer=stds_sgd (the shrink of theta is part of their step)")
+
     def make_optimizer(self, model: nn.Module, optimizer: OptimizerFactory) -> torch.optim.Optimizer:
         theta, rest = self.pruned_weights(), self.other_parameters(model)
         if not self.alpha_gr:
             return optimizer(theta + rest)
-        if self.freeze_non_pruned:
-            for p in rest:
+        if self.freeze_non_pruned:   # the original's networks have no neuron parameters: those keep learning
+            frozen = [p for p in rest if not isinstance(p, NeuronParameter)]
+            for p in frozen:
                 p.requires_grad_(False)
-            groups = [{"params": theta, "alpha_gr": self.alpha_gr}]
-        else:
-            groups = [{"params": theta, "alpha_gr": self.alpha_gr}] + ([{"params": rest, "alpha_gr": 0.0}] if rest else [])
+            rest = [p for p in rest if isinstance(p, NeuronParameter)]
+        groups = [{"params": theta, "alpha_gr": self.alpha_gr}] + ([{"params": rest, "alpha_gr": 0.0}] if rest else [])
         opt = optimizer(groups)
-        if not isinstance(opt, (stds.STDSAdam, stds.STDSSGD)):
+        parts = opt.optimizers if isinstance(opt, OptimizerSet) else [opt]
+        holder = next(o for o in parts if any(p is theta[0] for g in o.param_groups for p in g["params"]))
+        if not getattr(holder, "applies_alpha_gr", False):
             raise ConfigError(f"pruning.alpha_gr={self.alpha_gr} needs optimizer=stds_adam or optimizer=stds_sgd "
-                              f"(got {type(opt).__name__}, which would ignore it)")
+                              f"(got {type(holder).__name__}, which would ignore it)")
         return opt
 
     def plan(self, epochs: int, steps_per_epoch: int) -> None:

@@ -116,6 +116,8 @@ class _AlphaGRShrink:
     group with `alpha_gr` > 0 is moved by `_shrink(p, sign before the step, lr * alpha_gr)`. `alpha_gr` may be set
     per parameter group (0 = the plain base optimizer)."""
 
+    applies_alpha_gr = True   # the composition contract (snn_methods/compat.py): it shrinks theta in its step
+
     def _set_alpha_gr(self, alpha_gr: float) -> None:
         if not alpha_gr >= 0:
             raise ValueError(f"{type(self).__name__}: alpha_gr={alpha_gr} must be >= 0")

@@ -21,7 +21,7 @@ __all__ = ["Group", "Run", "find_runs", "group_runs", "make_report"]
 def make_report(dirs: Sequence[str | Path], out: str | Path | None = None) -> dict:
     """Write the report files for the runs under `dirs`; return {'html', 'summary', 'runs'} paths and the data."""
     from snn_methods.errors import UserError
-    from snn_methods.report import leaderboard, page
+    from snn_methods.report import composition, leaderboard, page
 
     studies = leaderboard.find_studies(dirs)
     trials = leaderboard.trial_dirs(studies)
@@ -33,7 +33,7 @@ def make_report(dirs: Sequence[str | Path], out: str | Path | None = None) -> di
         log.warning("left out %s: the same config and seed as %s", dropped.path, same.path)
     tables = group_runs(runs)
     out = Path(out) if out else Path(dirs[0])
-    files = page.write(out, tables, runs, [str(d) for d in dirs], studies)
+    files = page.write(out, tables, runs, [str(d) for d in dirs], studies, extra=composition.sections(dirs))
     if studies:
         files.update(leaderboard.write(out, studies))
     return {**files, "tables": tables, "run_list": runs, "studies": studies,

@@ -71,7 +71,7 @@ def figures(title: str, groups: Sequence[Group]) -> list[tuple[str, bytes]]:
 
 
 def write_html(path: Path, tables: dict[tuple[str, str], list[Group]], sources: Sequence[str], n_runs: int,
-               studies: Sequence[Any] = ()) -> None:
+               studies: Sequence[Any] = (), extra: Sequence[str] = ()) -> None:
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>snn-methods comparison</title>"
              f"<style>{CSS}</style></head><body>",
              "<h1>snn-methods comparison report</h1>",
@@ -94,6 +94,7 @@ def write_html(path: Path, tables: dict[tuple[str, str], list[Group]], sources: 
         figs = figures(title, groups)
         if figs:
             parts.append("<div class='figs'>" + "".join(_img(png, f"{title}: {name}") for name, png in figs) + "</div>")
+    parts.extend(extra)        # sections of report/composition.py: the rule x pruning matrix, bench results
     parts.append("</body></html>")
     path.write_text("\n".join(parts), encoding="utf-8")
 
@@ -140,10 +141,10 @@ def _csv(value: Any) -> Any:
 
 
 def write(out: Path, tables: dict[tuple[str, str], list[Group]], runs: list[Run], sources: Sequence[str],
-          studies: Sequence[Any] = ()) -> dict:
+          studies: Sequence[Any] = (), extra: Sequence[str] = ()) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     files = {"html": out / "report.html", "summary": out / "summary.csv", "runs": out / "runs.csv"}
-    write_html(files["html"], tables, sources, len(runs), studies)
+    write_html(files["html"], tables, sources, len(runs), studies, extra)
     write_summary_csv(files["summary"], tables)
     write_runs_csv(files["runs"], tables)
     return files

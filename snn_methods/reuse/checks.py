@@ -1,4 +1,4 @@
-"""Config checks for mode / ckpt / eval_split / init_from / init_strict (collected by snn_methods.config.validate)."""
+"""Config checks for mode / ckpt / eval_split / init_from / init_strict (RULES run by snn_methods.config.validate, check by snn_methods.compat.check)."""
 from __future__ import annotations
 
 from typing import Any

@@ -26,3 +26,11 @@ class BPTT:
             loss = loss_fn(out, y)
         precision.backward(loss)
         return StepOutput(loss.detach(), rate(out.detach()))
+
+
+class NeuronBackward(BPTT):
+    """Plain autograd through neurons that define their own backward: DSR's, which differentiates the spike
+    representation (no surrogate, no gradient through time). The forward and backward calls are BPTT's; what this
+    class adds is the declaration that neurons without such a backward would silently turn it into BPTT."""
+
+    needs_own_backward = True   # the composition contract (snn_methods/compat.py)

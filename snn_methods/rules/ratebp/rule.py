@@ -11,6 +11,7 @@ from spikingjelly.activation_based import functional
 from snn_methods.losses import rate
 from snn_methods.precision import Precision
 from snn_methods.rules.base import StepOutput
+from snn_methods.rules.ratebp.neurons import UnsupportedNeuron, dynamics_of
 from snn_methods.rules.ratebp.session import RateBPSession
 from snn_methods.rules.stepping import call_releasing_inputs, forward_steps
 
@@ -38,6 +39,17 @@ class RateBP:
     compiles_model = False
     compile_reason = ("its spike pass calls the layers one by one and its rate pass swaps every neuron and BatchNorm "
                       "for the recorded rates and statistics, which a compiled graph did not follow")
+
+    needs_time_average_loss = True   # the composition contract (snn_methods/compat.py): the rate pass has no steps
+
+    @staticmethod
+    def neuron_problem(neuron: nn.Module) -> str | None:
+        """Why rate-BP cannot train this neuron (the composition contract), or None."""
+        try:
+            dynamics_of(neuron)
+        except UnsupportedNeuron as e:
+            return str(e)
+        return None
 
     def __init__(self, step_mode: str = "m", loss_scale_1_over_T: bool = True,
                  compat_original_s_mode_bn: bool = False, compat_original_s_mode_input: bool = False,
