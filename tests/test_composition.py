@@ -7,7 +7,7 @@ import torch
 from spikingjelly.activation_based import functional
 
 from snn_methods import build, compose, run
-from snn_methods.engine import loop
+from snn_methods.engine import training
 from snn_methods.errors import ConfigError
 from snn_methods.neurons.parameters import NeuronParameter
 from snn_methods.optimizer_set import OptimizerSet
@@ -78,8 +78,8 @@ def test_cell_trains_with_every_piece_at_work(tiny, tmp_path, monkeypatch, rule,
             build(tiny(*RULES[rule], *PRUNING[pruning]))
         assert "\n" not in str(info.value)
     built, rate_passes = [], []
-    real_fit, real_rate_input = loop.fit, RateBP.rate_input
-    monkeypatch.setattr(loop, "fit", lambda exp, *a, **k: built.append(exp) or real_fit(exp, *a, **k))
+    real_fit, real_rate_input = training.fit, RateBP.rate_input
+    monkeypatch.setattr(training, "fit", lambda exp, *a, **k: built.append(exp) or real_fit(exp, *a, **k))
     monkeypatch.setattr(RateBP, "rate_input", lambda self, x: rate_passes.append(1) or real_rate_input(self, x))
     results = run(tiny(*_overrides(rule, pruning)), run_dir=tmp_path)
     exp = built[0]

@@ -2,7 +2,6 @@
 advice it gives works when followed. CLI subprocesses only where the exit status and the single line matter."""
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re

@@ -3,7 +3,6 @@ loss scaler across several optimizers, lazy neuron parameters under autocast, a 
 check script's dry run."""
 from __future__ import annotations
 
-import os
 import socket
 import sys
 

@@ -20,7 +20,6 @@ optuna through its ask-and-tell API instead:
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sys

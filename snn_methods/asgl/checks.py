@@ -8,7 +8,7 @@ from typing import Any
 
 from snn_methods.asgl.surrogate import GRANULARITIES, SMOOTH_FUNCTIONS
 from snn_methods.models.layers import BN_TYPES
-from snn_methods.values import is_finite_number as _num
+from snn_methods.values import is_finite_number
 
 
 def _in_unit(v: Any) -> bool:
@@ -42,16 +42,16 @@ RULES = [
     ("method.ns_milestone", lambda v: isinstance(v, list) and all(_in_unit(m) for m in v),
      "a list of fractions of the epochs, each in [0, 1]"),
     *_hybrid("neuron", "surrogate"),
-    ("neuron.decay", lambda v: _num(v) and 0 < v < 1, "a number in (0, 1) (the leak; stored as its logit)"),
+    ("neuron.decay", lambda v: is_finite_number(v) and 0 < v < 1, "a number in (0, 1) (the leak; stored as its logit)"),
     ("neuron.train_decay", _bool, "true or false"),
     ("neuron.train_thresh", _bool, "true or false"),
-    ("neuron.v_reset", lambda v: v is None or _num(v), "null (soft reset) or a number (hard reset)"),
+    ("neuron.v_reset", lambda v: v is None or is_finite_number(v), "null (soft reset) or a number (hard reset)"),
     *_hybrid("neuron.surrogate", "smooth"),
     ("optimizer.main.lr", _positive, "a number > 0"),
-    ("optimizer.main.weight_decay", lambda v: _num(v) and v >= 0, "a number >= 0"),
+    ("optimizer.main.weight_decay", lambda v: is_finite_number(v) and v >= 0, "a number >= 0"),
     ("optimizer.neuron.lr", _positive, "a number > 0"),
     ("model.bn_type", lambda v: v in BN_TYPES, f"one of {', '.join(BN_TYPES)}"),
     ("loss.lamb", _in_unit, "a number in [0, 1] (the weight of the MSE term)"),
-    ("loss.means", _num, "a number (the MSE target)"),
+    ("loss.means", is_finite_number, "a number (the MSE target)"),
 ]
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import torch
 import torch.nn as nn
 
 from snn_methods.neurons.backends import has_cpp_compiler
