@@ -130,10 +130,9 @@ class Runner:
 
     def pruning(self, overrides: list[str], seed: int) -> dict:
         """A pruning run in bench/pruning_digits.py's layout (shared with it): results + functional_connectivity."""
-        root = self.out / "runs" / "pruning"
-        name = "_".join(o.split("=")[-1] for o in overrides) + f"_seed{seed}"
-        fresh = not (root / name / "results.json").exists()
-        res = pruning_digits.one_run([*overrides, *(QUICK if self.quick else [])], seed, root, 1)
+        root, overrides = self.out / "runs" / "pruning", [*overrides, *(QUICK if self.quick else [])]
+        fresh = not (root / ("_".join(o.split("=")[-1] for o in overrides) + f"_seed{seed}") / "results.json").exists()
+        res = pruning_digits.one_run(overrides, seed, root, 1)
         self._count(res, fresh)
         return res
 
@@ -325,13 +324,28 @@ def parse_claims(text: str) -> list[int]:
 def markdown(report: dict) -> str:
     env = report["environment"]
     out = [f"# Claims on digits ({'QUICK budget: not a result' if report['quick'] else 'full budget'})", "",
-           f"seeds {report['seeds']}; torch {env['torch']}, spikingjelly {env['spikingjelly']}, Python "
+           f"torch {env['torch']}, spikingjelly {env['spikingjelly']}, Python "
            f"{env['python']}, {env['torch_threads']} torch thread per run, {env['cpu_count']} cores; training wall "
-           f"time of the runs used {report['train_wall_s'] / 60:.1f} min (runs trained by this invocation: "
+           f"time of the runs used by the last invocation {report['train_wall_s'] / 60:.1f} min (runs it trained: "
            f"{report['runs_trained']}; its own wall time {report['wall_s'] / 60:.1f} min).", ""]
     for number, c in report["claims"].items():
-        out += [f"## Claim {number}: {c['title']}", "", *[f"- {v}" for v in c["verdicts"]], "", *c["table"], ""]
+        out += [f"## Claim {number}: {c['title']}", "", f"seeds {c.get('seeds')}", "", *[f"- {v}" for v in c["verdicts"]],
+                "", *c["table"], ""]
     return "\n".join(out)
+
+
+def write(out: Path, report: dict) -> None:
+    """OUT/claims.json and claims.md; the claims of an earlier invocation on the same budget that this one did not
+    run are kept (each claim records its seeds)."""
+    path, merged = out / "claims.json", dict(report)
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old.get("quick") == report["quick"]:
+            claims = {int(k): v for k, v in old["claims"].items()}
+            claims.update(report["claims"])
+            merged["claims"] = dict(sorted(claims.items()))
+    path.write_text(json.dumps(merged, indent=2))
+    (out / "claims.md").write_text(markdown(merged))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -350,16 +364,19 @@ def main(argv: list[str] | None = None) -> dict:
     runner = Runner(out, args.quick)
     report = {"quick": args.quick, "seeds": args.seeds, "environment": environment(), "claims": {}}
     out.mkdir(parents=True, exist_ok=True)
+    pruning = [m for n, ms in ((1, ["Grad R", "soft Deep R"]), (2, ["STDS", "Grad R"])) if n in args.claims for m in ms]
+    if pruning:                       # train claims 1 and 2's runs together, seed by seed (whole seeds first)
+        pruning_curves(runner, args.seeds, list(dict.fromkeys(pruning)))
     for number in args.claims:
         title, fn = CLAIMS[number]
         t0 = time.perf_counter()
         result = fn(runner, args.seeds)
-        report["claims"][number] = {"title": title, **result, "wall_s": time.perf_counter() - t0}
+        report["claims"][number] = {"title": title, **result, "seeds": args.seeds,
+                                    "wall_s": time.perf_counter() - t0}
         for line in result["verdicts"]:
             print(line, flush=True)
     report.update(wall_s=time.perf_counter() - started, train_wall_s=runner.wall_s, runs_trained=runner.trained)
-    (out / "claims.json").write_text(json.dumps(report, indent=2))
-    (out / "claims.md").write_text(markdown(report))
+    write(out, report)
     print(f"wrote {out / 'claims.json'} and {out / 'claims.md'} ({report['wall_s'] / 60:.1f} min, "
           f"{runner.trained} runs trained)")
     return report
