@@ -116,7 +116,12 @@ def compare(a: dict, b: dict, kind: str) -> tuple[str, float | None]:
 # ------------------------------------------------------------------------------------------------- runs
 class Runner:
     def __init__(self, out: Path, quick: bool):
-        self.out, self.quick, self.wall_s, self.trained = out, quick, 0.0, 0
+        self.out, self.quick, self.trained, self.bench_s = out, quick, 0, 0.0
+        self.walls: dict = {}         # run directory -> its training wall time (each run counted once)
+
+    @property
+    def wall_s(self) -> float:
+        return sum(self.walls.values()) + self.bench_s
 
     def run(self, group: str, name: str, overrides: list[str], seed: int) -> dict:
         """One run (reused when finished); its results.json as a dict."""
@@ -137,8 +142,9 @@ class Runner:
         return res
 
     def _count(self, res: dict, fresh: bool) -> None:
-        self.wall_s += res.get("wall_time_s", 0.0)
-        self.trained += fresh
+        if res.get("run_dir") not in self.walls:
+            self.trained += fresh
+        self.walls[res.get("run_dir")] = res.get("wall_time_s", 0.0)
 
 
 def slug(overrides: list[str]) -> str:
@@ -283,7 +289,7 @@ def ratebp_memory(r: Runner) -> list[dict]:
         started = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
             rows = ratebp_vs_bptt.main([*RATEBP_MEMORY["quick" if r.quick else "full"], "--json", str(path)])
-        r.wall_s += time.perf_counter() - started
+        r.bench_s += time.perf_counter() - started
         return rows
     return json.loads(path.read_text())
 
