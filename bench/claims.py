@@ -7,7 +7,8 @@ one verdict line per comparison with the numbers behind it (docs/claims.md discu
 
   1  Grad R >= (soft) Deep R at equal connectivity            (experiment=digits_pruning, strengths swept)
   2  STDS >= Grad R at equal connectivity                      (the same runs)
-  3  ASGL holds at surrogate widths 2.5-10 where SG collapses (asgl_resnet18 8..64 channels, T 2, 20 epochs;\n                                                             width lr 3e-3, widths 2.5 and 10, SG at 1)
+  3  ASGL holds at surrogate widths 2.5-10 where SG collapses (asgl_resnet18 8..64 channels, T 2, 20 epochs;
+                                                             width lr 3e-3, widths 2.5 and 10, SG at 1)
   4  DSR ~ BPTT at low T (5, 10, 20)                            (model=dsr_mlp, DSR LIF and IF)
   5  rate-BP ~ BPTT accuracy, with memory flat in T             (default job T 4, 8; bench/ratebp_vs_bptt.py)
 
@@ -210,7 +211,8 @@ def claim3(r: Runner, seeds: list[int]) -> dict:
     for s in seeds:                   # seeds outer: an interrupted invocation leaves whole seeds behind
         for method, width in cells:
             ov = [f"method={'asgl_sg' if method == 'SG' else 'asgl'}", *ASGL_BASE, f"neuron.width={width}"]
-            values[f"{method} {width:g}"].append(100 * r.run("asgl", slug(ov[:1] + ov[-1:]), ov, s)["final"]["test_acc"])
+            res = r.run("asgl", slug(ov[:1] + ov[-1:]), ov, s)
+            values[f"{method} {width:g}"].append(100 * res["final"]["test_acc"])
     acc = {cell: summary(v) for cell, v in values.items()}
     control = acc[f"SG {ASGL_CONTROL_WIDTH:g}"]
     lines = []
@@ -267,7 +269,8 @@ def claim5(r: Runner, seeds: list[int]) -> dict:
             rate0, rate1, bptt0, bptt1 = (get[(m, mode, T)][key] for m, T in
                                           (("rate_bp", t0), ("rate_bp", t1), ("bptt", t0), ("bptt", t1)))
             flat = rate1 / max(rate0, 1e-9) - 1
-            lines.append(f"claim 5: rate-BP '{mode}' {what} flat in T: {'holds' if abs(flat) <= 0.15 else 'does NOT hold'}"
+            word = "holds" if abs(flat) <= 0.15 else "does NOT hold"
+            lines.append(f"claim 5: rate-BP '{mode}' {what} flat in T: {word}"
                          f" (T {t0} -> {t1}: rate-BP {rate0:.1f} -> {rate1:.1f} MB, {flat:+.1%}, bar 15 %; "
                          f"BPTT {bptt0:.1f} -> {bptt1:.1f} MB, {bptt1 / max(bptt0, 1e-9) - 1:+.1%})")
     from ratebp_vs_bptt import table as memory_table
@@ -335,8 +338,8 @@ def markdown(report: dict) -> str:
            f"time of the runs used by the last invocation {report['train_wall_s'] / 60:.1f} min (runs it trained: "
            f"{report['runs_trained']}; its own wall time {report['wall_s'] / 60:.1f} min).", ""]
     for number, c in report["claims"].items():
-        out += [f"## Claim {number}: {c['title']}", "", f"seeds {c.get('seeds')}", "", *[f"- {v}" for v in c["verdicts"]],
-                "", *c["table"], ""]
+        out += [f"## Claim {number}: {c['title']}", "", f"seeds {c.get('seeds')}", "",
+                *[f"- {v}" for v in c["verdicts"]], "", *c["table"], ""]
     return "\n".join(out)
 
 
