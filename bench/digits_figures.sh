@@ -20,12 +20,12 @@ COST[default]="~0.1 core-min"
 CMDS[default]="$PY launch.py logger=none hardware.num_threads=1 hydra.run.dir=runs/figures/default"
 
 # README 'Every method on the same footing': 27 runs (9 methods x seeds 0-2), then the summary.csv
-COST[methods]="~3 core-min"
+COST[methods]="~2 core-min"
 CMDS[methods]="$PY launch.py -m sweep=methods logger=none hardware.num_threads=1 hydra.sweep.dir=multirun/figures_methods
 $PY -m snn_methods.report multirun/figures_methods --out reports/figures_methods"
 
 # README 'Digits comparison' (pruning) and the Grad R alpha sweep; the table shares its runs with bench/claims.py
-COST[pruning]="~25 core-min (57 runs of ~25 s; ~5 left once bench/claims.py has run)"
+COST[pruning]="~17 core-min (57 runs of ~18 s; ~5 left once bench/claims.py has run)"
 CMDS[pruning]="$PY bench/pruning_digits.py --threads 1 --root runs/claims/runs/pruning
 $PY bench/pruning_digits.py --threads 1 --root runs/claims/runs/pruning --sweep"
 
@@ -48,7 +48,7 @@ $PY bench/asgl_width_table.py multirun/figures_asgl_mlp
 $PY bench/asgl_width_table.py multirun/figures_asgl_resnet"
 
 # docs/claims.md: the five claims
-COST[claims]="~45 core-min"
+COST[claims]="~27 core-min"
 CMDS[claims]="$PY bench/claims.py"
 
 if [ $# -eq 0 ]; then
