@@ -14,7 +14,7 @@ PY=${PYTHON:-python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 declare -A COST CMDS
-ORDER=(default methods pruning ratebp dsr asgl claims)
+ORDER=(default methods pruning ratebp dsr asgl claims asgl60)
 
 COST[default]="~0.1 core-min"
 CMDS[default]="$PY launch.py logger=none hardware.num_threads=1 hydra.run.dir=runs/figures/default"
@@ -50,6 +50,11 @@ $PY bench/asgl_width_table.py multirun/figures_asgl_resnet"
 # docs/claims.md: the five claims
 COST[claims]="~27 core-min"
 CMDS[claims]="$PY bench/claims.py"
+
+# docs/claims.md, claim 3 beyond the driver's 20 epochs: SG and ASGL at widths 2.5, 5, 10 with 60 epochs, width lr 3e-3
+COST[asgl60]="~19 core-min (18 runs of ~63 s)"
+CMDS[asgl60]="$PY launch.py -m sweep=asgl_width neuron.width=2.5,5,10 seed=0,1,2 scheduler=cosine model=asgl_resnet18 'model.widths=[8,16,32,64]' T=2 epochs=60 optimizer.neuron.lr=0.003 logger=none hardware.num_threads=1 hydra.sweep.dir=multirun/figures_asgl60
+$PY bench/asgl_width_table.py multirun/figures_asgl60"
 
 if [ $# -eq 0 ]; then
     for s in "${ORDER[@]}"; do
