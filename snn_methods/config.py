@@ -127,14 +127,18 @@ OBJECTIVES = ("final.test_acc", "final.val_acc", "final.connectivity", "final.fi
 
 def rule_tables() -> list[list[Rule]]:
     """The value rules: the core ones above and each piece's table beside its code (one plain list)."""
+    from snn_methods.ann2snn import checks as pipeline
     from snn_methods.asgl import checks as asgl
     from snn_methods.data import checks as data
-    from snn_methods.ann2snn import checks as pipeline
+    from snn_methods.engine import checks as engine
+    from snn_methods.models import checks as models
+    from snn_methods.neurons import checks as neurons
     from snn_methods.pruning import checks as pruning
     from snn_methods.reuse import checks as reuse
     from snn_methods.rules import checks as rules
 
-    return [RULES, rules.RULES, pruning.RULES, asgl.RULES, data.RULES, pipeline.RULES, reuse.RULES]
+    return [RULES, rules.RULES, pruning.RULES, asgl.RULES, data.RULES, pipeline.RULES, reuse.RULES, engine.RULES,
+            models.RULES, neurons.RULES]
 
 
 def _select(cfg: DictConfig, key: str) -> tuple[bool, Any]:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import ROOT
+
 from snn_methods import build, compose
 from snn_methods.config import CONF_DIR
 from snn_methods.errors import ConfigError
@@ -72,3 +74,16 @@ def test_cuda_requested_without_a_gpu_says_what_to_do():
         pytest.skip("a GPU is visible: the message under test is for machines without one")
     with pytest.raises(ConfigError, match="hardware=cpu"):
         build(compose(["debug=tiny", "hardware=gpu"]))
+
+
+def test_every_pieces_value_table_is_read():
+    """A `checks.py` with a RULES table that rule_tables() does not list would be silently ignored."""
+    import importlib
+
+    from snn_methods.config import rule_tables
+
+    read = {id(table) for table in rule_tables()}
+    for path in sorted((ROOT / "snn_methods").glob("*/checks.py")):
+        module = importlib.import_module(f"snn_methods.{path.parent.name}.checks")
+        if hasattr(module, "RULES"):
+            assert id(module.RULES) in read, f"{path.relative_to(ROOT)}: its RULES are not in config.rule_tables()"
