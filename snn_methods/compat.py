@@ -175,8 +175,10 @@ def check_interpolations(cfg: DictConfig) -> None:
 
     from snn_methods.config import one_line
 
+    # hydra.* is Hydra's to resolve, at job time (e.g. ${run_id:} in hydra.run.dir, registered by launch.py)
+    ours = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]) if "hydra" in cfg else cfg
     try:
-        OmegaConf.to_container(cfg, resolve=True)
+        OmegaConf.to_container(ours, resolve=True)
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None)
         raise ConfigError(f"{key + ': ' if key else ''}{one_line(str(e))}") from None
