@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
+from test_slurm import _args, _job_ids, partition  # noqa: F401  (partition: the cluster fixture)
 from snn_methods.config import CONF_DIR
 
 TUNES = sorted(p.stem for p in (CONF_DIR / "sweep").glob("tune_*.yaml"))
@@ -204,16 +205,8 @@ def test_the_leaderboard_shows_val_selected_test_max_and_their_gap(tmp_path):
 
 # ------------------------------------------------------------------------------------------- SLURM
 @pytest.mark.slow
-def test_a_study_on_slurm_sends_each_batch_of_n_jobs_trials_as_one_job_array(tmp_path):
-    """Needs a cluster, as tests/test_slurm.py (skipped without one, a failure with SNN_REQUIRE_SLURM=1)."""
-    from test_slurm import _args, _job_ids, _sinfo
-
-    ok, partition = _sinfo()
-    if not ok:
-        message = f"no SLURM cluster reachable ({partition}); start one with `sudo bash scripts/slurm-local.sh start`"
-        if os.environ.get("SNN_REQUIRE_SLURM") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+def test_a_study_on_slurm_sends_each_batch_of_n_jobs_trials_as_one_job_array(tmp_path, partition):
+    """Needs a cluster: test_slurm's `partition` fixture skips without one (a failure with SNN_REQUIRE_SLURM=1)."""
     sweep = tmp_path / "study"
     args = _args(partition, sweep, "sweep=tune_grad_rewire", "debug=tiny", "hydra.sweeper.study.n_trials=4",
                  "hydra.sweeper.study.n_jobs=2", "hydra.sweeper.study.final_seeds=[1]")
