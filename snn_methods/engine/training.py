@@ -11,8 +11,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from snn_methods import results as results_io
 from snn_methods.engine import checkpoints, distributed, faults, hardware, integrity, resume_policy
-from snn_methods.engine.distributed import Distributed
 from snn_methods.engine.compile import CompileReport
+from snn_methods.engine.distributed import Distributed
 from snn_methods.engine.experiment import build
 from snn_methods.engine.loop import fit
 from snn_methods.engine.preemption import StopRequest, StopTraining
