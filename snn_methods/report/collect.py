@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from snn_methods.results import read
 from snn_methods.values import is_finite_number
@@ -129,22 +129,28 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def files_named(dirs: Iterable[str | Path], name: str) -> Iterator[Path]:
+    """Every file called `name` under `dirs`, each once (overlapping directories name a file once)."""
+    seen = set()
+    for d in dirs:
+        for path in sorted(Path(d).rglob(name)):
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                yield path
+
+
 def find_runs(dirs: Iterable[str | Path]) -> list[Run]:
     """Every complete results.json under `dirs` (partial or unfinished runs are left out)."""
     import yaml
 
-    runs, seen = [], set()
-    for d in dirs:
-        for path in sorted(Path(d).rglob("results.json")):
-            if path.resolve() in seen:
-                continue
-            seen.add(path.resolve())
-            results = read(path)
-            if results is None:
-                continue
-            cfg_path = path.parent / "config.yaml"
-            config = flatten(yaml.safe_load(cfg_path.read_text()) or {}) if cfg_path.is_file() else {}
-            runs.append(Run(path.parent, results, config))
+    runs = []
+    for path in files_named(dirs, "results.json"):
+        results = read(path)
+        if results is None:
+            continue
+        cfg_path = path.parent / "config.yaml"
+        config = flatten(yaml.safe_load(cfg_path.read_text()) or {}) if cfg_path.is_file() else {}
+        runs.append(Run(path.parent, results, config))
     return runs
 
 

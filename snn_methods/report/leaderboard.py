@@ -16,6 +16,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Iterable
 
+from snn_methods.report.collect import files_named
 from snn_methods.results import read
 
 
@@ -73,19 +74,15 @@ class Row:
 
 
 def find_studies(dirs: Iterable[str | Path]) -> list[Row]:
-    rows, seen = [], set()
-    for d in dirs:
-        for path in sorted(Path(d).rglob("study.json")):
-            if path.resolve() in seen:
-                continue
-            seen.add(path.resolve())
-            try:
-                study = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            finals = [r for r in (read(path.parent / f / "results.json") for f in study.get("final_dirs") or [])
-                      if r is not None]
-            rows.append(Row(path.parent, study, finals))
+    rows = []
+    for path in files_named(dirs, "study.json"):
+        try:
+            study = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        finals = [r for r in (read(path.parent / f / "results.json") for f in study.get("final_dirs") or [])
+                  if r is not None]
+        rows.append(Row(path.parent, study, finals))
     return sorted(rows, key=lambda r: -(_mean(r.values("best", "test_acc_at_best_val")) or -1.0))
 
 
